@@ -1,0 +1,247 @@
+//! The `pipe` binary: parse the command line, register the built-in stage kinds,
+//! call the library, map errors to the documented exit codes (see `pipe --help`).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use pipe::cli::{Cli, Command, ConfigArgs, ExpCommand};
+use pipe::commands::{dag, exp, gc, run, show, status, sweep, verify};
+use pipe::project::{ConfigChoice, Project};
+use pipe::spec::{Override, Pipeline, StageKinds};
+use pipe::{exit, Error};
+use pipe_stage_api::{JobSpec, StageContext};
+
+/// The stage kinds this binary provides to `uses:`.
+fn kinds() -> StageKinds {
+    StageKinds::new()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose, cli.quiet);
+    let code = match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => report(&e),
+    };
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+fn report(e: &anyhow::Error) -> i32 {
+    // A closed stdout (`pipe exp show | head`) is not an error.
+    if e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    }) {
+        return exit::OK;
+    }
+    let mut msg = format!("error: {e}");
+    for cause in e.chain().skip(1) {
+        msg.push_str(&format!("\n  caused by: {cause}"));
+    }
+    let _ = writeln!(std::io::stderr(), "{msg}");
+    e.chain()
+        .find_map(|c| c.downcast_ref::<Error>())
+        .map(Error::exit_code)
+        .unwrap_or(exit::INTERNAL)
+}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PIPE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn choice(c: &ConfigArgs) -> Result<ConfigChoice, Error> {
+    Ok(ConfigChoice {
+        file: c.config.clone(),
+        overrides: c
+            .set
+            .iter()
+            .map(|s| Override::parse(s))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+fn jobs(j: Option<usize>) -> Result<usize, Error> {
+    match j {
+        Some(0) => Err(Error::Usage("-j must be at least 1".into())),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)),
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    let kinds = kinds();
+    let mut stdout = std::io::stdout().lock();
+    let out: &mut dyn Write = &mut stdout;
+    match cli.command {
+        Command::Run {
+            target,
+            config,
+            jobs: j,
+            force,
+            json,
+        } => {
+            let project = Project::open(&cli.dir, &choice(&config)?, &kinds)?;
+            pipe::exec::install_signal_handler();
+            let opts = run::RunOptions {
+                target,
+                force,
+                jobs: jobs(j)?,
+                quiet: cli.quiet,
+                sweep: None,
+            };
+            let report = run::run(&project, &kinds, &opts)?;
+            run::print_report(out, &report, json)?;
+            Ok(run_code(&report))
+        }
+        Command::Status {
+            target,
+            config,
+            json,
+        } => {
+            let project = Project::open(&cli.dir, &choice(&config)?, &kinds)?;
+            let states = status::status(&project, &kinds, target.as_deref())?;
+            status::print(out, &states, json)?;
+            Ok(exit::OK)
+        }
+        Command::Dag { dot } => {
+            let root = std::fs::canonicalize(&cli.dir).map_err(|e| Error::io(&cli.dir, e))?;
+            let p = Pipeline::load(&root, &kinds)?;
+            dag::print(out, &p, dot)?;
+            Ok(exit::OK)
+        }
+        Command::Show {
+            stage,
+            config,
+            json,
+        } => {
+            let project = Project::open(&cli.dir, &choice(&config)?, &kinds)?;
+            show::show(out, &project, &kinds, &stage, json)?;
+            Ok(exit::OK)
+        }
+        Command::Gc {
+            dry_run,
+            only_current,
+        } => {
+            let project = Project::open(&cli.dir, &ConfigChoice::default(), &kinds)?;
+            let plan = gc::plan(&project, &kinds, only_current)?;
+            if !dry_run {
+                gc::apply(&plan)?;
+            }
+            gc::print(out, &plan, dry_run)?;
+            Ok(exit::OK)
+        }
+        Command::Verify { stage, quarantine } => {
+            let root = std::fs::canonicalize(&cli.dir).map_err(|e| Error::io(&cli.dir, e))?;
+            let store = pipe::cache::store::Store::new(root.join("artifacts"));
+            let (n, problems) = verify::verify(&store, stage.as_deref())?;
+            verify::print(out, n, &problems)?;
+            if quarantine && !problems.is_empty() {
+                for p in verify::quarantine(&store, &problems)? {
+                    writeln!(out, "moved aside: {}", p.display())?;
+                }
+            }
+            Ok(if problems.is_empty() {
+                exit::OK
+            } else {
+                exit::CORRUPT
+            })
+        }
+        Command::Sweep {
+            file,
+            jobs: j,
+            json,
+        } => {
+            let root = std::fs::canonicalize(&cli.dir).map_err(|e| Error::io(&cli.dir, e))?;
+            let path = if file.is_absolute() || file.exists() {
+                file.clone()
+            } else {
+                root.join(&file)
+            };
+            let sw = sweep::Sweep::load(&path)?;
+            pipe::exec::install_signal_handler();
+            let (id, reports) = sweep::sweep(&root, &kinds, &sw, jobs(j)?, cli.quiet)?;
+            let table = exp::load(
+                &root.join("artifacts").join(".runs"),
+                &exp::Filter {
+                    sweep: Some(id.clone()),
+                    last: None,
+                },
+            )?;
+            if json {
+                exp::print(out, &table, true)?;
+            } else {
+                writeln!(out, "sweep {id}: {} variants", reports.len())?;
+                exp::print(out, &table, false)?;
+            }
+            let worst = reports.iter().map(run_code).max().unwrap_or(exit::OK);
+            Ok(if pipe::exec::interrupted() {
+                exit::INTERRUPTED
+            } else {
+                worst
+            })
+        }
+        Command::Exp {
+            command:
+                ExpCommand::Show {
+                    sweep,
+                    last,
+                    json,
+                    parquet,
+                },
+        } => {
+            let root = std::fs::canonicalize(&cli.dir).map_err(|e| Error::io(&cli.dir, e))?;
+            let table = exp::load(
+                &root.join("artifacts").join(".runs"),
+                &exp::Filter { sweep, last },
+            )?;
+            exp::print(out, &table, json)?;
+            if let Some(p) = parquet {
+                anyhow::bail!("--parquet {}: not available yet", p.display());
+            }
+            Ok(exit::OK)
+        }
+        Command::ExecStage { job } => exec_stage(&kinds, &job),
+    }
+}
+
+fn run_code(r: &run::RunReport) -> i32 {
+    if r.interrupted {
+        exit::INTERRUPTED
+    } else if r.ok {
+        exit::OK
+    } else {
+        exit::STAGE_FAILED
+    }
+}
+
+/// Child-process side of a `uses:` stage.
+fn exec_stage(kinds: &StageKinds, job: &std::path::Path) -> anyhow::Result<i32> {
+    let bytes =
+        std::fs::read(job).with_context(|| format!("failed to read job file {}", job.display()))?;
+    let spec: JobSpec = serde_json::from_slice(&bytes)
+        .with_context(|| format!("invalid job file {}", job.display()))?;
+    let kind = kinds
+        .get(&spec.kind)
+        .with_context(|| format!("this binary has no stage kind `{}`", spec.kind))?;
+    let stage = spec.stage.clone();
+    let ctx = StageContext::new(spec);
+    kind.run(&ctx)
+        .with_context(|| format!("stage `{stage}` ({}) failed", kind.name()))?;
+    Ok(exit::OK)
+}

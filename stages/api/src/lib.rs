@@ -1,0 +1,179 @@
+//! The contract between the runner and a built-in stage kind.
+//!
+//! The runner knows nothing about what a stage does; a stage knows nothing about
+//! scheduling. They meet here: the runner writes a [`JobSpec`] (JSON) and starts
+//! `pipe exec-stage --job FILE` as a child process; the binary looks the kind up in
+//! its [`Registry`] and calls [`StageKind::run`] with a [`StageContext`].
+//! `cmd:` stages receive the same information as environment variables
+//! (see [`ENV_OUT`] and friends).
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Environment variable: the stage's (temporary) output directory.
+pub const ENV_OUT: &str = "PIPE_OUT";
+/// Environment variable prefix: `PIPE_DEP_0`, `PIPE_DEP_1`, … are the dependency paths.
+pub const ENV_DEP_PREFIX: &str = "PIPE_DEP_";
+/// Environment variable: a JSON file holding the parameters the stage reads.
+pub const ENV_PARAMS: &str = "PIPE_PARAMS";
+/// Environment variable: a scratch directory that survives a crash (for resumable stages).
+pub const ENV_SCRATCH: &str = "PIPE_SCRATCH";
+/// Environment variable: a file the stage may append progress lines to (`DONE TOTAL [MESSAGE]`).
+pub const ENV_PROGRESS: &str = "PIPE_PROGRESS";
+/// Environment variable: the stage name.
+pub const ENV_STAGE: &str = "PIPE_STAGE";
+/// Environment variable: the stage key (hex).
+pub const ENV_KEY: &str = "PIPE_KEY";
+
+/// Everything a stage needs to run, written by the runner as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// Stage name in `pipeline.yaml`.
+    pub stage: String,
+    /// Registered kind name (`uses:`).
+    pub kind: String,
+    /// Stage key, hex.
+    pub key: String,
+    /// The project directory (where `pipeline.yaml` is); the stage's working directory.
+    pub project_dir: PathBuf,
+    /// Where the stage must write its declared outputs.
+    pub out_dir: PathBuf,
+    /// Declared output names, relative to `out_dir`.
+    pub outs: Vec<String>,
+    /// Dependency paths in declared order (upstream outputs or external files/folders).
+    pub deps: Vec<PathBuf>,
+    /// The resolved parameters the stage declared it reads, keyed by reference
+    /// (`"train"` or `"train.lr"`).
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// A directory that persists across crashes of this stage key (checkpoints).
+    pub scratch_dir: PathBuf,
+    /// File to append progress lines to.
+    pub progress_file: PathBuf,
+}
+
+/// What a running stage sees.
+pub struct StageContext {
+    spec: JobSpec,
+}
+
+impl StageContext {
+    pub fn new(spec: JobSpec) -> Self {
+        Self { spec }
+    }
+
+    pub fn spec(&self) -> &JobSpec {
+        &self.spec
+    }
+
+    /// Path of a declared output inside the stage's output directory.
+    pub fn out(&self, name: &str) -> PathBuf {
+        self.spec.out_dir.join(name)
+    }
+
+    /// The `i`-th dependency path, or an error naming the stage when it has fewer deps.
+    pub fn dep(&self, i: usize) -> anyhow::Result<&Path> {
+        self.spec.deps.get(i).map(PathBuf::as_path).ok_or_else(|| {
+            anyhow::anyhow!(
+                "stage `{}` needs at least {} dependencies, has {}",
+                self.spec.stage,
+                i + 1,
+                self.spec.deps.len()
+            )
+        })
+    }
+
+    /// A parameter by the reference the stage declared (`"train"` or `"train.lr"`).
+    pub fn param(&self, reference: &str) -> Option<&serde_json::Value> {
+        self.spec.params.get(reference)
+    }
+
+    pub fn scratch(&self) -> &Path {
+        &self.spec.scratch_dir
+    }
+
+    /// Report progress to the runner's display. Errors are ignored: progress is advisory.
+    pub fn progress(&self, done: u64, total: u64, message: &str) {
+        if let Ok(mut f) = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.spec.progress_file)
+        {
+            let message = message.replace('\n', " ");
+            let _ = writeln!(f, "{done} {total} {message}");
+        }
+    }
+}
+
+/// A built-in stage kind, registered by the binary under a name used in `uses:`.
+pub trait StageKind: Send + Sync {
+    /// The name in `uses:` (e.g. `kit.extract`).
+    fn name(&self) -> &'static str;
+    /// Implementation version: bump it when the outputs for the same inputs change.
+    /// It is part of the stage key.
+    fn version(&self) -> u32;
+    /// Environment facts that change the output (e.g. a library version or the device
+    /// kind). Part of the stage key.
+    fn environment(&self) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+    /// Check the parameters before anything runs. The error names the offending key.
+    fn validate_params(&self, _params: &BTreeMap<String, serde_json::Value>) -> Result<(), String> {
+        Ok(())
+    }
+    /// Do the work: read deps and params, write the declared outputs under `ctx.out(..)`.
+    fn run(&self, ctx: &StageContext) -> anyhow::Result<()>;
+}
+
+/// The set of kinds a binary knows.
+#[derive(Default)]
+pub struct Registry {
+    kinds: BTreeMap<&'static str, Box<dyn StageKind>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn register(&mut self, kind: Box<dyn StageKind>) {
+        self.kinds.insert(kind.name(), kind);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&dyn StageKind> {
+        self.kinds.get(name).map(|b| b.as_ref())
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.kinds.keys().copied()
+    }
+}
+
+/// Parse one progress line (`DONE TOTAL [MESSAGE]`).
+pub fn parse_progress_line(line: &str) -> Option<(u64, u64, String)> {
+    let mut it = line.splitn(3, ' ');
+    let done = it.next()?.trim().parse().ok()?;
+    let total = it.next()?.trim().parse().ok()?;
+    let msg = it.next().unwrap_or("").trim().to_string();
+    Some((done, total, msg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines_parse() {
+        assert_eq!(
+            parse_progress_line("3 10 epoch 1"),
+            Some((3, 10, "epoch 1".to_string()))
+        );
+        assert_eq!(parse_progress_line("3 10"), Some((3, 10, String::new())));
+        assert_eq!(parse_progress_line("x 10"), None);
+        assert_eq!(parse_progress_line(""), None);
+    }
+}
