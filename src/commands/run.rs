@@ -81,6 +81,21 @@ pub fn run(project: &Project, kinds: &StageKinds, opts: &RunOptions) -> Result<R
         }
         force.insert(i);
     }
+    // Missing external inputs are an error before anything runs.
+    for &i in &stages {
+        let s = &p.stages[i];
+        for (written, d) in &s.deps {
+            if let crate::spec::Dep::External(rel) = d {
+                if !p.root.join(rel).exists() {
+                    return Err(Error::invalid(
+                        &p.file,
+                        format!("stage `{}`, key `deps`", s.name),
+                        format!("input `{written}` does not exist"),
+                    ));
+                }
+            }
+        }
+    }
     let run_id = util::new_run_id();
     let started = util::now_unix();
     let t0 = std::time::Instant::now();

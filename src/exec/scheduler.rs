@@ -64,7 +64,7 @@ pub struct Plan<'a> {
 enum State {
     Waiting,
     Running,
-    Finished(StageResult),
+    Finished(Box<StageResult>),
 }
 
 /// Shared with the display: what is running, since when, and its progress file.
@@ -128,7 +128,7 @@ pub fn execute(plan: &Plan<'_>, display: &mut Display) -> Result<Vec<StageResult
                         manifest: None,
                     };
                     display.finished(&r);
-                    states[k] = State::Finished(r);
+                    states[k] = State::Finished(Box::new(r));
                     continue;
                 }
                 if !ready || running_count >= jobs || super::launch::interrupted() {
@@ -217,7 +217,7 @@ pub fn execute(plan: &Plan<'_>, display: &mut Display) -> Result<Vec<StageResult
                             let _ = plan.store.set_latest(&r.name, key);
                         }
                     }
-                    states[k] = State::Finished(r);
+                    states[k] = State::Finished(Box::new(r));
                 }
                 Err(_) => display.tick(&running),
             }
@@ -227,7 +227,7 @@ pub fn execute(plan: &Plan<'_>, display: &mut Display) -> Result<Vec<StageResult
     let mut out = Vec::with_capacity(n);
     for (k, st) in states.into_iter().enumerate() {
         out.push(match st {
-            State::Finished(r) => r,
+            State::Finished(r) => *r,
             _ => StageResult {
                 name: p.stages[plan.stages[k]].name.clone(),
                 key: None,

@@ -522,12 +522,13 @@ fn topo_order(stages: &[Stage]) -> std::result::Result<Vec<usize>, Vec<String>> 
             return Err(vec![stages[cur].name.clone()]);
         };
         if let Some(pos) = path.iter().position(|&p| p == next) {
+            // `path` follows dependencies upstream; reversed, it is the direction data flows.
             let mut cyc: Vec<String> = path[pos..]
                 .iter()
                 .rev()
                 .map(|&i| stages[i].name.clone())
                 .collect();
-            cyc.push(stages[next].name.clone());
+            cyc.push(cyc[0].clone());
             return Err(cyc);
         }
         path.push(next);

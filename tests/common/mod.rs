@@ -1,0 +1,193 @@
+//! A small harness for driving the real `pipe` binary in a fresh temporary project.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pipe")
+}
+
+impl Project {
+    pub fn new() -> Self {
+        Project {
+            dir: tempfile::tempdir().expect("create temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn file(self, rel: &str, content: &str) -> Self {
+        self.write(rel, content);
+        self
+    }
+
+    pub fn write(&self, rel: &str, content: &str) {
+        let p = self.path().join(rel);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        std::fs::write(p, content).expect("write");
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap_or_default()
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args).current_dir(self.path()).env_remove("PIPE_LOG");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Out {
+        Out(self.cmd(args).output().expect("run pipe"))
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn pipe")
+    }
+
+    /// `pipe run --json ARGS` → JSON (asserting exit code `code`).
+    pub fn run_json(&self, args: &[&str], code: i32) -> serde_json::Value {
+        let mut a = vec!["run", "--json", "-q"];
+        a.extend_from_slice(args);
+        let o = self.run(&a);
+        assert_eq!(
+            o.code(),
+            code,
+            "pipe {a:?}\nstdout: {}\nstderr: {}",
+            o.stdout(),
+            o.stderr()
+        );
+        serde_json::from_str(&o.stdout()).expect("json on stdout")
+    }
+
+    /// Stage name → status of a `run --json` result.
+    pub fn statuses(&self, args: &[&str]) -> Vec<(String, String)> {
+        statuses(&self.run_json(args, 0))
+    }
+
+    /// Complete entries of a stage in the store.
+    pub fn entries(&self, stage: &str) -> Vec<PathBuf> {
+        let dir = self.path().join("artifacts").join(stage);
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return vec![];
+        };
+        let mut v: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join(".manifest.json").is_file())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+pub fn statuses(v: &serde_json::Value) -> Vec<(String, String)> {
+    v["stages"]
+        .as_array()
+        .expect("stages array")
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or("").to_string(),
+                s["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+pub fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+pub struct Out(pub Output);
+
+impl Out {
+    pub fn code(&self) -> i32 {
+        self.0.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).to_string()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).to_string()
+    }
+    pub fn success(self) -> Self {
+        assert_eq!(
+            self.code(),
+            0,
+            "stdout: {}\nstderr: {}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+}
+
+/// Wait until `cond` holds (polling), panicking after `secs`.
+pub fn wait_for(secs: f64, what: &str, cond: impl Fn() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            t0.elapsed().as_secs_f64() < secs,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+pub fn kill9(pid: u32) {
+    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+}
+
+/// Redact run ids, keys, digests, temp paths and timings for snapshots.
+pub fn redact(s: &str, root: &Path) -> String {
+    let root = std::fs::canonicalize(root).unwrap_or(root.to_path_buf());
+    let s = s.replace(&root.display().to_string(), "[PROJECT]");
+    let mut out = String::new();
+    for line in s.lines() {
+        let mut l = String::new();
+        for tok in line.split_inclusive(|c: char| {
+            c.is_whitespace() || c == '/' || c == '"' || c == '(' || c == ')'
+        }) {
+            let core = tok.trim_end_matches(|c: char| {
+                c.is_whitespace() || c == '/' || c == '"' || c == '(' || c == ')'
+            });
+            let tail = &tok[core.len()..];
+            let redacted = if core.len() >= 16 && core.chars().all(|c| c.is_ascii_hexdigit()) {
+                "[HASH]".to_string()
+            } else if core.len() == 20
+                && core.chars().nth(8) == Some('-')
+                && core.chars().nth(15) == Some('-')
+            {
+                "[RUN]".to_string()
+            } else if core.ends_with('s')
+                && core[..core.len() - 1].parse::<f64>().is_ok()
+                && core.contains('.')
+            {
+                "[T]s".to_string()
+            } else {
+                core.to_string()
+            };
+            l.push_str(&redacted);
+            l.push_str(tail);
+        }
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
