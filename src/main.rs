@@ -212,12 +212,42 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             )?;
             exp::print(out, &table, json)?;
             if let Some(p) = parquet {
-                anyhow::bail!("--parquet {}: not available yet", p.display());
+                write_exp_parquet(&p, &table)?;
+                eprintln!("wrote {}", p.display());
             }
             Ok(exit::OK)
         }
         Command::ExecStage { job } => exec_stage(&kinds, &job),
     }
+}
+
+/// The experiment table as Parquet: numeric columns as float64, others as text.
+fn write_exp_parquet(path: &std::path::Path, t: &exp::ExpTable) -> anyhow::Result<()> {
+    use pipe_tabular::Column;
+    let cols: Vec<(String, Column)> = t
+        .columns
+        .iter()
+        .map(|(name, cells)| {
+            let numeric = cells.iter().all(|c| matches!(c, exp::Cell::Num(_) | exp::Cell::Null));
+            let col = if numeric {
+                Column::F64(cells.iter().map(|c| if let exp::Cell::Num(x) = c { Some(*x) } else { None }).collect())
+            } else {
+                Column::Str(
+                    cells
+                        .iter()
+                        .map(|c| match c {
+                            exp::Cell::Text(s) => Some(s.clone()),
+                            exp::Cell::Num(x) => Some(x.to_string()),
+                            exp::Cell::Null => None,
+                        })
+                        .collect(),
+                )
+            };
+            (name.clone(), col)
+        })
+        .collect();
+    pipe_tabular::write_parquet(path, &cols, &[("pipe.table".into(), "exp show".into())])
+        .with_context(|| format!("failed to write {}", path.display()))
 }
 
 fn run_code(r: &run::RunReport) -> i32 {

@@ -1,0 +1,90 @@
+//! Writing small tables as Parquet (Arrow under the hood), atomically: the file
+//! appears complete or not at all. Shared by stage crates and by the binary for
+//! `pipe exp show --parquet`; the runner library itself does not link Arrow.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+
+/// One column of a simple table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    F64(Vec<Option<f64>>),
+    Str(Vec<Option<String>>),
+}
+
+impl Column {
+    fn len(&self) -> usize {
+        match self {
+            Column::F64(v) => v.len(),
+            Column::Str(v) => v.len(),
+        }
+    }
+}
+
+/// Write `columns` (name, values) to `path` as one Parquet row group, with
+/// key/value metadata. Written to a temporary file beside `path`, then renamed.
+pub fn write_parquet(path: &Path, columns: &[(String, Column)], metadata: &[(String, String)]) -> anyhow::Result<()> {
+    let rows = columns.first().map(|c| c.1.len()).unwrap_or(0);
+    if let Some((name, _)) = columns.iter().find(|c| c.1.len() != rows) {
+        anyhow::bail!("column `{name}` has a different length than the others");
+    }
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, c)| {
+            let t = match c {
+                Column::F64(_) => DataType::Float64,
+                Column::Str(_) => DataType::Utf8,
+            };
+            Field::new(n, t, true)
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields).with_metadata(metadata.iter().cloned().collect::<std::collections::HashMap<String, String>>()));
+    let arrays: Vec<ArrayRef> = columns
+        .iter()
+        .map(|(_, c)| match c {
+            Column::F64(v) => Arc::new(Float64Array::from(v.clone())) as ArrayRef,
+            Column::Str(v) => Arc::new(StringArray::from(v.clone())) as ArrayRef,
+        })
+        .collect();
+    let batch = RecordBatch::try_new(schema.clone(), arrays).context("building the record batch")?;
+    let tmp = path.with_extension(format!("parquet.tmp.{}", std::process::id()));
+    let write = || -> anyhow::Result<()> {
+        let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut w = ArrowWriter::try_new(f, schema, None)?;
+        w.write(&batch)?;
+        w.close()?;
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
+        Ok(())
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    #[test]
+    fn writes_a_readable_file() -> anyhow::Result<()> {
+        let d = tempfile::tempdir()?;
+        let p = d.path().join("t.parquet");
+        let cols = vec![
+            ("x".to_string(), Column::F64(vec![Some(1.0), None])),
+            ("s".to_string(), Column::Str(vec![Some("a".into()), Some("b".into())])),
+        ];
+        write_parquet(&p, &cols, &[("k".into(), "v".into())])?;
+        let r = SerializedFileReader::new(std::fs::File::open(&p)?)?;
+        assert_eq!(r.metadata().file_metadata().num_rows(), 2);
+        let bad = vec![("x".to_string(), Column::F64(vec![Some(1.0)])), ("y".to_string(), Column::F64(vec![]))];
+        assert!(write_parquet(&d.path().join("bad.parquet"), &bad, &[]).is_err());
+        assert!(!d.path().join("bad.parquet").exists());
+        Ok(())
+    }
+}
