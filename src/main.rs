@@ -228,9 +228,22 @@ fn write_exp_parquet(path: &std::path::Path, t: &exp::ExpTable) -> anyhow::Resul
         .columns
         .iter()
         .map(|(name, cells)| {
-            let numeric = cells.iter().all(|c| matches!(c, exp::Cell::Num(_) | exp::Cell::Null));
+            let numeric = cells
+                .iter()
+                .all(|c| matches!(c, exp::Cell::Num(_) | exp::Cell::Null));
             let col = if numeric {
-                Column::F64(cells.iter().map(|c| if let exp::Cell::Num(x) = c { Some(*x) } else { None }).collect())
+                Column::F64(
+                    cells
+                        .iter()
+                        .map(|c| {
+                            if let exp::Cell::Num(x) = c {
+                                Some(*x)
+                            } else {
+                                None
+                            }
+                        })
+                        .collect(),
+                )
             } else {
                 Column::Str(
                     cells

@@ -15,7 +15,8 @@ fn exp_show_parquet_opens_in_pyarrow_and_polars() {
     p.run(&["run", "-q"]).success();
     p.run(&["run", "-q", "--set", "t.lr=0.25"]).success();
     let out = p.path().join("exp.parquet");
-    p.run(&["exp", "show", "--parquet", out.to_str().expect("utf8")]).success();
+    p.run(&["exp", "show", "--parquet", out.to_str().expect("utf8")])
+        .success();
     let code = r#"
 import sys, pyarrow.parquet as pq, polars as pl
 t = pq.read_table(sys.argv[1])
@@ -28,5 +29,8 @@ assert df["status"].to_list() == ["ok", "ok"]
 assert t.schema.field("t.lr").type == "double"
 print("ok")
 "#;
-    assert_eq!(run_python(code, &[out.to_str().expect("utf8")]).trim(), "ok");
+    assert_eq!(
+        run_python(code, &[out.to_str().expect("utf8")]).trim(),
+        "ok"
+    );
 }

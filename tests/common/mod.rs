@@ -199,13 +199,26 @@ pub fn python() -> PathBuf {
         return PathBuf::from(p);
     }
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(venv.exists(), "no Python venv: run scripts/test (or scripts/setup) first, or set PIPE_PYTHON");
+    assert!(
+        venv.exists(),
+        "no Python venv: run scripts/test (or scripts/setup) first, or set PIPE_PYTHON"
+    );
     venv
 }
 
 /// Run a Python snippet with the project venv; returns stdout, asserting success.
 pub fn run_python(code: &str, args: &[&str]) -> String {
-    let o = Command::new(python()).arg("-c").arg(code).args(args).output().expect("run python");
-    assert!(o.status.success(), "python failed:\n{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(python())
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        o.status.success(),
+        "python failed:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).to_string()
 }

@@ -28,7 +28,11 @@ impl Column {
 
 /// Write `columns` (name, values) to `path` as one Parquet row group, with
 /// key/value metadata. Written to a temporary file beside `path`, then renamed.
-pub fn write_parquet(path: &Path, columns: &[(String, Column)], metadata: &[(String, String)]) -> anyhow::Result<()> {
+pub fn write_parquet(
+    path: &Path,
+    columns: &[(String, Column)],
+    metadata: &[(String, String)],
+) -> anyhow::Result<()> {
     let rows = columns.first().map(|c| c.1.len()).unwrap_or(0);
     if let Some((name, _)) = columns.iter().find(|c| c.1.len() != rows) {
         anyhow::bail!("column `{name}` has a different length than the others");
@@ -43,7 +47,14 @@ pub fn write_parquet(path: &Path, columns: &[(String, Column)], metadata: &[(Str
             Field::new(n, t, true)
         })
         .collect();
-    let schema = Arc::new(Schema::new(fields).with_metadata(metadata.iter().cloned().collect::<std::collections::HashMap<String, String>>()));
+    let schema = Arc::new(
+        Schema::new(fields).with_metadata(
+            metadata
+                .iter()
+                .cloned()
+                .collect::<std::collections::HashMap<String, String>>(),
+        ),
+    );
     let arrays: Vec<ArrayRef> = columns
         .iter()
         .map(|(_, c)| match c {
@@ -51,10 +62,12 @@ pub fn write_parquet(path: &Path, columns: &[(String, Column)], metadata: &[(Str
             Column::Str(v) => Arc::new(StringArray::from(v.clone())) as ArrayRef,
         })
         .collect();
-    let batch = RecordBatch::try_new(schema.clone(), arrays).context("building the record batch")?;
+    let batch =
+        RecordBatch::try_new(schema.clone(), arrays).context("building the record batch")?;
     let tmp = path.with_extension(format!("parquet.tmp.{}", std::process::id()));
     let write = || -> anyhow::Result<()> {
-        let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let f =
+            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let mut w = ArrowWriter::try_new(f, schema, None)?;
         w.write(&batch)?;
         w.close()?;
@@ -77,12 +90,18 @@ mod tests {
         let p = d.path().join("t.parquet");
         let cols = vec![
             ("x".to_string(), Column::F64(vec![Some(1.0), None])),
-            ("s".to_string(), Column::Str(vec![Some("a".into()), Some("b".into())])),
+            (
+                "s".to_string(),
+                Column::Str(vec![Some("a".into()), Some("b".into())]),
+            ),
         ];
         write_parquet(&p, &cols, &[("k".into(), "v".into())])?;
         let r = SerializedFileReader::new(std::fs::File::open(&p)?)?;
         assert_eq!(r.metadata().file_metadata().num_rows(), 2);
-        let bad = vec![("x".to_string(), Column::F64(vec![Some(1.0)])), ("y".to_string(), Column::F64(vec![]))];
+        let bad = vec![
+            ("x".to_string(), Column::F64(vec![Some(1.0)])),
+            ("y".to_string(), Column::F64(vec![])),
+        ];
         assert!(write_parquet(&d.path().join("bad.parquet"), &bad, &[]).is_err());
         assert!(!d.path().join("bad.parquet").exists());
         Ok(())
