@@ -2,15 +2,12 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Subcommand};
 
-/// A reproducible dataflow pipeline: a YAML DAG of content-hashed stages.
-///
-/// Stages whose inputs (files, upstream outputs, parameters, implementation) are
-/// unchanged are not re-run; their stored outputs are reused.
-#[derive(Debug, Parser)]
-#[command(name = "pipe", version, about, long_about = None, after_help = EXIT_CODES)]
-pub struct Cli {
+/// Options every subcommand takes. The binary's top-level parser (in `main.rs`,
+/// which also adds the stage crates' own subcommands) flattens these.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
     /// Project directory (holding pipeline.yaml); default: the current directory
     #[arg(
         short = 'C',
@@ -26,8 +23,6 @@ pub struct Cli {
     /// Only errors on stderr
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    #[command(subcommand)]
-    pub command: Command,
 }
 
 pub const EXIT_CODES: &str =

@@ -5,22 +5,59 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
-use pipe::cli::{Cli, Command, ConfigArgs, ExpCommand};
+use clap::{Parser, Subcommand};
+use pipe::cli::{Command, ConfigArgs, ExpCommand, GlobalArgs, EXIT_CODES};
 use pipe::commands::{dag, exp, gc, run, show, status, sweep, verify};
 use pipe::project::{ConfigChoice, Project};
 use pipe::spec::{Override, Pipeline, StageKinds};
 use pipe::{exit, Error};
 use pipe_stage_api::{JobSpec, StageContext};
 
+/// A reproducible dataflow pipeline for text-to-motion: a YAML DAG of content-hashed stages.
+///
+/// Stages whose inputs (files, upstream outputs, parameters, implementation) are
+/// unchanged are not re-run; their stored outputs are reused.
+#[derive(Debug, Parser)]
+#[command(name = "pipe", version, about, long_about = None, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: TopCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum TopCommand {
+    #[command(flatten)]
+    Runner(Command),
+    /// KIT-ML motion files: check what is wrong with them
+    Kit {
+        #[command(subcommand)]
+        command: KitCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KitCommand {
+    /// Parse MMM XML files and say what is wrong and where (element, frame, line), or summarise them
+    Check {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<std::path::PathBuf>,
+    },
+}
+
 /// The stage kinds this binary provides to `uses:`.
 fn kinds() -> StageKinds {
-    StageKinds::new()
+    let mut r = StageKinds::new();
+    for k in pipe_kit::kinds() {
+        r.register(k);
+    }
+    r
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose, cli.quiet);
+    init_tracing(cli.global.verbose, cli.global.quiet);
     let code = match dispatch(cli) {
         Ok(code) => code,
         Err(e) => report(&e),
@@ -85,10 +122,33 @@ fn jobs(j: Option<usize>) -> Result<usize, Error> {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
-    let kinds = kinds();
     let mut stdout = std::io::stdout().lock();
     let out: &mut dyn Write = &mut stdout;
     match cli.command {
+        TopCommand::Runner(c) => dispatch_runner(&cli.global, c, out),
+        TopCommand::Kit {
+            command: KitCommand::Check { files },
+        } => {
+            let mut bad = 0;
+            for f in &files {
+                let (ok, text) = pipe_kit::check::check_file(f);
+                if !ok {
+                    bad += 1;
+                }
+                writeln!(out, "{text}")?;
+            }
+            Ok(if bad == 0 {
+                exit::OK
+            } else {
+                exit::STAGE_FAILED
+            })
+        }
+    }
+}
+
+fn dispatch_runner(g: &GlobalArgs, command: Command, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let kinds = kinds();
+    match command {
         Command::Run {
             target,
             config,
@@ -96,13 +156,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             force,
             json,
         } => {
-            let project = Project::open(&cli.dir, &choice(&config)?, &kinds)?;
+            let project = Project::open(&g.dir, &choice(&config)?, &kinds)?;
             pipe::exec::install_signal_handler();
             let opts = run::RunOptions {
                 target,
                 force,
                 jobs: jobs(j)?,
-                quiet: cli.quiet,
+                quiet: g.quiet,
                 sweep: None,
             };
             let report = run::run(&project, &kinds, &opts)?;
@@ -114,13 +174,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             config,
             json,
         } => {
-            let project = Project::open(&cli.dir, &choice(&config)?, &kinds)?;
+            let project = Project::open(&g.dir, &choice(&config)?, &kinds)?;
             let states = status::status(&project, &kinds, target.as_deref())?;
             status::print(out, &states, json)?;
             Ok(exit::OK)
         }
         Command::Dag { dot } => {
-            let root = std::fs::canonicalize(&cli.dir).map_err(|e| Error::io(&cli.dir, e))?;
+            let root = std::fs::canonicalize(&g.dir).map_err(|e| Error::io(&g.dir, e))?;
             let p = Pipeline::load(&root, &kinds)?;
             dag::print(out, &p, dot)?;
             Ok(exit::OK)
@@ -130,7 +190,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             config,
             json,
         } => {
-            let project = Project::open(&cli.dir, &choice(&config)?, &kinds)?;
+            let project = Project::open(&g.dir, &choice(&config)?, &kinds)?;
             show::show(out, &project, &kinds, &stage, json)?;
             Ok(exit::OK)
         }
@@ -138,7 +198,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             dry_run,
             only_current,
         } => {
-            let project = Project::open(&cli.dir, &ConfigChoice::default(), &kinds)?;
+            let project = Project::open(&g.dir, &ConfigChoice::default(), &kinds)?;
             let plan = gc::plan(&project, &kinds, only_current)?;
             if !dry_run {
                 gc::apply(&plan)?;
@@ -147,7 +207,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         Command::Verify { stage, quarantine } => {
-            let root = std::fs::canonicalize(&cli.dir).map_err(|e| Error::io(&cli.dir, e))?;
+            let root = std::fs::canonicalize(&g.dir).map_err(|e| Error::io(&g.dir, e))?;
             let store = pipe::cache::store::Store::new(root.join("artifacts"));
             let (n, problems) = verify::verify(&store, stage.as_deref())?;
             verify::print(out, n, &problems)?;
@@ -167,7 +227,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             jobs: j,
             json,
         } => {
-            let root = std::fs::canonicalize(&cli.dir).map_err(|e| Error::io(&cli.dir, e))?;
+            let root = std::fs::canonicalize(&g.dir).map_err(|e| Error::io(&g.dir, e))?;
             let path = if file.is_absolute() || file.exists() {
                 file.clone()
             } else {
@@ -175,7 +235,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             };
             let sw = sweep::Sweep::load(&path)?;
             pipe::exec::install_signal_handler();
-            let (id, reports) = sweep::sweep(&root, &kinds, &sw, jobs(j)?, cli.quiet)?;
+            let (id, reports) = sweep::sweep(&root, &kinds, &sw, jobs(j)?, g.quiet)?;
             let table = exp::load(
                 &root.join("artifacts").join(".runs"),
                 &exp::Filter {
@@ -205,7 +265,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                     parquet,
                 },
         } => {
-            let root = std::fs::canonicalize(&cli.dir).map_err(|e| Error::io(&cli.dir, e))?;
+            let root = std::fs::canonicalize(&g.dir).map_err(|e| Error::io(&g.dir, e))?;
             let table = exp::load(
                 &root.join("artifacts").join(".runs"),
                 &exp::Filter { sweep, last },

@@ -160,12 +160,16 @@ pub fn redact(s: &str, root: &Path) -> String {
     let s = s.replace(&root.display().to_string(), "[PROJECT]");
     let mut out = String::new();
     for line in s.lines() {
+        if line.starts_with("ran:") {
+            out.push_str("ran:    [TIME, HOST, DURATION, RUN]\n");
+            continue;
+        }
         let mut l = String::new();
         for tok in line.split_inclusive(|c: char| {
             c.is_whitespace() || c == '/' || c == '"' || c == '(' || c == ')'
         }) {
             let core = tok.trim_end_matches(|c: char| {
-                c.is_whitespace() || c == '/' || c == '"' || c == '(' || c == ')'
+                c.is_whitespace() || matches!(c, '/' | '"' | '(' | ')' | ':')
             });
             let tail = &tok[core.len()..];
             let redacted = if core.len() >= 16 && core.chars().all(|c| c.is_ascii_hexdigit()) {

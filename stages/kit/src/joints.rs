@@ -56,6 +56,57 @@ pub const KIT_JOINTS: [&str; 44] = [
     "RMrot_joint",
 ];
 
+/// Joint limits (rad) of the MMM reference model, in canonical order: from
+/// `data/kit/mmm_model/mmm_plappert.xml`, the four foot joints from
+/// `mmm_language2pose.xml` (a test checks this table against both files).
+#[allow(clippy::approx_constant)] // the model's own 6-digit values, not π/4 etc.
+pub const LIMITS: [(f64, f64); 44] = [
+    (-0.785398, 0.261799),
+    (-0.349066, 0.349066),
+    (-0.261799, 0.261799),
+    (-0.872665, 0.610865),
+    (-0.349066, 0.349066),
+    (-0.785398, 0.785398),
+    (-0.610865, 0.471239),
+    (-0.349066, 0.349066),
+    (-0.628319, 0.628319),
+    (-0.349066, 0.523599),
+    (-0.261799, 0.261799),
+    (-0.349066, 0.349066),
+    (-0.698132, 0.523599),
+    (-0.349066, 0.349066),
+    (-0.523599, 0.523599),
+    (0.0, 2.79253),
+    (-1.5708, 1.5708),
+    (-0.872665, 1.65806),
+    (-0.349066, 1.13446),
+    (-0.785398, 0.785398),
+    (-2.26893, 0.0),
+    (-1.22173, 3.31613),
+    (0.0, 2.79253),
+    (-1.22173, 1.0472),
+    (-0.523599, 0.349066),
+    (-1.22173, 0.872665),
+    (-0.523599, 0.785398),
+    (-0.261799, 0.261799),
+    (-0.698132, 0.523599),
+    (-0.349066, 0.349066),
+    (-0.523599, 0.523599),
+    (0.0, 2.79253),
+    (-1.5708, 1.5708),
+    (-0.872665, 1.65806),
+    (-1.13446, 0.349066),
+    (-0.785398, 0.785398),
+    (-2.26893, 0.0),
+    (-1.22173, 3.31613),
+    (-2.79253, 0.0),
+    (-1.0472, 1.22173),
+    (-0.523599, 0.349066),
+    (-0.872665, 1.22173),
+    (-0.523599, 0.785398),
+    (-0.261799, 0.261799),
+];
+
 /// Joints a file may lack (absent from older 40-joint MMM files).
 pub const OPTIONAL_JOINTS: [&str; 4] = ["LFx_joint", "LMrot_joint", "RFx_joint", "RMrot_joint"];
 
@@ -104,6 +155,28 @@ pub fn mapping(file_joints: &[String]) -> Result<Vec<Option<usize>>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_match_the_mmm_model_files() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/kit/mmm_model");
+        let a = std::fs::read_to_string(dir.join("mmm_plappert.xml")).expect("model");
+        let b = std::fs::read_to_string(dir.join("mmm_language2pose.xml")).expect("model");
+        for (name, (lo, hi)) in KIT_JOINTS.iter().zip(LIMITS) {
+            let node = format!("RobotNode name='{name}'");
+            let src = if a.contains(&node) { &a } else { &b };
+            let at = src.find(&node).expect("joint in a model");
+            let seg = &src[at..];
+            let l = seg.find("limits lo='").expect("limits") + 11;
+            let vals: Vec<f64> = seg[l..]
+                .split('\'')
+                .enumerate()
+                .filter(|(i, _)| i % 2 == 0)
+                .take(2)
+                .map(|(_, v)| v.parse().expect("number"))
+                .collect();
+            assert_eq!(vals, vec![lo, hi], "{name}");
+        }
+    }
 
     #[test]
     fn legacy_40_joint_files_map_with_feet_missing() {

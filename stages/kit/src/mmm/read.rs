@@ -140,7 +140,10 @@ pub fn parse(bytes: &[u8], channels: Channels) -> Result<Motion, ParseError> {
                 return Err(ParseError {
                     line: Some(line_at(reader.error_position())),
                     frame: st.frame,
-                    element: st.leaf.map(|l| l.name().to_string()),
+                    element: st
+                        .leaf
+                        .filter(|l| *l != Leaf::Skip)
+                        .map(|l| l.name().to_string()),
                     reason: if at_end {
                         format!("truncated file: malformed XML at the end of input: {e}")
                     } else {
@@ -173,7 +176,10 @@ pub fn parse(bytes: &[u8], channels: Channels) -> Result<Motion, ParseError> {
             return Err(ParseError {
                 line: Some(line_at(pos)),
                 frame: st.frame,
-                element: st.leaf.map(|l| l.name().to_string()),
+                element: st
+                    .leaf
+                    .filter(|l| *l != Leaf::Skip)
+                    .map(|l| l.name().to_string()),
                 reason,
             });
         }

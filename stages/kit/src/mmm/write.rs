@@ -62,8 +62,8 @@ pub fn to_xml(m: &Motion) -> String {
             None => {
                 if f > 0 {
                     let dt = m.timesteps[f] - m.timesteps[f - 1];
-                    for k in 0..j {
-                        vel[k] = (pos(f)[k] - pos(f - 1)[k]) / dt;
+                    for ((v, a), b) in vel.iter_mut().zip(pos(f)).zip(pos(f - 1)) {
+                        *v = (a - b) / dt;
                     }
                 }
                 row(&mut out, "JointVelocity", &vel);
@@ -75,10 +75,10 @@ pub fn to_xml(m: &Motion) -> String {
                 if f > 1 {
                     let dt1 = m.timesteps[f] - m.timesteps[f - 1];
                     let dt0 = m.timesteps[f - 1] - m.timesteps[f - 2];
-                    for k in 0..j {
+                    for (k, a) in acc.iter_mut().enumerate() {
                         let v1 = (pos(f)[k] - pos(f - 1)[k]) / dt1;
                         let v0 = (pos(f - 1)[k] - pos(f - 2)[k]) / dt0;
-                        acc[k] = (v1 - v0) / dt1;
+                        *a = (v1 - v0) / dt1;
                     }
                 }
                 row(&mut out, "JointAcceleration", &acc);
