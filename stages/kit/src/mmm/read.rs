@@ -316,23 +316,31 @@ impl State<'_> {
         if leaf == Leaf::Skip {
             return Ok(());
         }
-        for tok in t
-            .split(|b| b.is_ascii_whitespace())
-            .filter(|s| !s.is_empty())
-        {
-            let v: f64 = fast_float2::parse(tok).map_err(|_| {
-                format!(
-                    "non-numeric value `{}`",
-                    String::from_utf8_lossy(&tok[..tok.len().min(40)])
-                )
-            })?;
+        // Hot loop: skip whitespace, parse one number in place, repeat.
+        let mut i = 0;
+        while i < t.len() {
+            if t[i].is_ascii_whitespace() {
+                i += 1;
+                continue;
+            }
+            let rest = &t[i..];
+            let token = || {
+                let end = rest
+                    .iter()
+                    .position(|b| b.is_ascii_whitespace())
+                    .unwrap_or(rest.len());
+                String::from_utf8_lossy(&rest[..end.min(40)]).to_string()
+            };
+            let (v, used): (f64, usize) = fast_float2::parse_partial(rest)
+                .map_err(|_| format!("non-numeric value `{}`", token()))?;
+            if used < rest.len() && !rest[used].is_ascii_whitespace() {
+                return Err(format!("non-numeric value `{}`", token()));
+            }
             if !v.is_finite() {
-                return Err(format!(
-                    "non-finite value `{}` (NaN or infinity)",
-                    String::from_utf8_lossy(tok)
-                ));
+                return Err(format!("non-finite value `{}` (NaN or infinity)", token()));
             }
             self.nums.push(v);
+            i += used;
         }
         Ok(())
     }
