@@ -57,9 +57,17 @@ def measure(cmd, cwd):
     return float(dt), int(kb) / 1024
 
 
-def bench(n, base, pipe):
-    work = base / f"n{n}"
+def bench(n, base, pipe, real=False):
+    work = base / (f"real{n}" if real else f"n{n}")
     data = work / "data"
+    if real and not (data / f"{n:05d}_mmm.xml").exists():
+        print(f"copying the real motion 00001 {n} times ...", file=sys.stderr)
+        shutil.rmtree(work, ignore_errors=True)
+        data.mkdir(parents=True)
+        xml = (ROOT / "data/kit/00001_mmm.xml").read_bytes()
+        for i in range(1, n + 1):
+            (data / f"{i:05d}_mmm.xml").write_bytes(xml)
+            (data / f"{i:05d}_annotations.json").write_text('["A person is walking forwards."]')
     if not (data / f"{n:05d}_mmm.xml").exists():
         print(f"writing {n} synthetic motions with kit.synth ...", file=sys.stderr)
         shutil.rmtree(work, ignore_errors=True)
@@ -95,14 +103,18 @@ def main():
     ap.add_argument("--sizes", type=int, nargs="+", default=[500, 2000])
     ap.add_argument("--dir", default="/tmp/pipe-extract-bench")
     ap.add_argument("--pipe", default=str(ROOT / "target/debug/pipe"))
+    ap.add_argument("--real", type=int, default=200, help="also N copies of the real 00001 (0: skip)")
     a = ap.parse_args()
     base = Path(a.dir)
     base.mkdir(parents=True, exist_ok=True)
     rows = [bench(n, base, a.pipe) for n in a.sizes]
+    if a.real:
+        rows.append(dict(bench(a.real, base, a.pipe, real=True), n=f"{a.real}x00001"))
     print(f"\nkit.extract vs Python ElementTree vs cat; {os.cpu_count()} CPUs, page cache warm, 100 Hz, all frames kept")
-    print(f"{'motions':>8} {'MB':>7} | {'pipe MB/s':>9} {'motions/s':>9} {'peak MB':>8} | {'python MB/s':>11} {'peak MB':>8} | {'cat MB/s':>8} | {'pipe/python':>11} {'cat/pipe':>8}")
+    print(f"{'motions':>9} {'MB':>7} | {'pipe MB/s':>9} {'motions/s':>9} {'peak MB':>8} | {'python MB/s':>11} {'peak MB':>8} | {'cat MB/s':>8} | {'pipe/python':>11} {'cat/pipe':>8}")
     for r in rows:
-        print(f"{r['n']:>8} {r['mb']:>7.0f} | {r['mb']/r['pipe']:>9.0f} {r['n']/r['pipe']:>9.0f} {r['mem_pipe']:>8.0f} | "
+        n = r['n'] if isinstance(r['n'], int) else int(r['n'].split('x')[0])
+        print(f"{str(r['n']):>9} {r['mb']:>7.0f} | {r['mb']/r['pipe']:>9.0f} {n/r['pipe']:>9.0f} {r['mem_pipe']:>8.0f} | "
               f"{r['mb']/r['py']:>11.1f} {r['mem_py']:>8.0f} | {r['mb']/r['cat']:>8.0f} | {r['py']/r['pipe']:>10.1f}x {r['pipe']/r['cat']:>7.1f}x")
     print("(pipe times are a whole `pipe run --force extract`: process start, input check, parse, Parquet write)")
 

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
 
-/// Files at least this large are memory-mapped and hashed on all cores.
+/// Files at least this large are hashed block by block, each block on all cores.
+/// (Not memory-mapped: mapped pages count as the process's memory, so hashing a
+/// large output would look like the stage used that much.)
 const MMAP_THRESHOLD: u64 = 8 << 20;
 
 /// What the stat cache compares: if all of these match, the content is assumed unchanged.
@@ -162,7 +164,24 @@ impl TreeDigest {
 pub fn hash_file(path: &Path, size: u64) -> std::io::Result<String> {
     let mut h = blake3::Hasher::new();
     if size >= MMAP_THRESHOLD {
-        h.update_mmap_rayon(path)?;
+        let mut f = std::fs::File::open(path)?;
+        let mut buf = vec![0u8; MMAP_THRESHOLD as usize];
+        loop {
+            let mut filled = 0;
+            while filled < buf.len() {
+                match f.read(&mut buf[filled..])? {
+                    0 => break,
+                    n => filled += n,
+                }
+            }
+            if filled == 0 {
+                break;
+            }
+            h.update_rayon(&buf[..filled]);
+            if filled < buf.len() {
+                break;
+            }
+        }
     } else {
         let mut f = std::fs::File::open(path)?;
         let mut buf = Vec::with_capacity(size as usize + 1);
