@@ -30,6 +30,17 @@ struct Cli {
 enum TopCommand {
     #[command(flatten)]
     Runner(Command),
+    /// Embed sentences with the text encoder and print their cosine similarities
+    Embed {
+        #[arg(required = true, value_name = "SENTENCE")]
+        sentences: Vec<String>,
+        /// Encoder folder (model.onnx + tokenizer.json), relative to the project
+        #[arg(long, value_name = "DIR", default_value = "encoders/all-minilm-l6-v2")]
+        encoder: std::path::PathBuf,
+        /// Print the vectors and similarities as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// KIT-ML motion files: check what is wrong with them
     Kit {
         #[command(subcommand)]
@@ -49,7 +60,7 @@ enum KitCommand {
 /// The stage kinds this binary provides to `uses:`.
 fn kinds() -> StageKinds {
     let mut r = StageKinds::new();
-    for k in pipe_kit::kinds() {
+    for k in pipe_kit::kinds().into_iter().chain(pipe_text::kinds()) {
         r.register(k);
     }
     r
@@ -126,6 +137,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let out: &mut dyn Write = &mut stdout;
     match cli.command {
         TopCommand::Runner(c) => dispatch_runner(&cli.global, c, out),
+        TopCommand::Embed {
+            sentences,
+            encoder,
+            json,
+        } => embed(&cli.global, &sentences, &encoder, json, out),
         TopCommand::Kit {
             command: KitCommand::Check { files },
         } => {
@@ -279,6 +295,65 @@ fn dispatch_runner(g: &GlobalArgs, command: Command, out: &mut dyn Write) -> any
         }
         Command::ExecStage { job } => exec_stage(&kinds, &job),
     }
+}
+
+/// `pipe embed`: dimensions and a cosine-similarity table (or JSON).
+fn embed(
+    g: &GlobalArgs,
+    sentences: &[String],
+    encoder: &std::path::Path,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    if let Some(i) = sentences.iter().position(|s| s.trim().is_empty()) {
+        return Err(Error::Usage(format!("sentence {} is empty", i + 1)).into());
+    }
+    let root = std::fs::canonicalize(&g.dir).map_err(|e| Error::io(&g.dir, e))?;
+    let dir = if encoder.is_absolute() {
+        encoder.to_path_buf()
+    } else {
+        root.join(encoder)
+    };
+    let lib = pipe_text::ort_library(&root)?;
+    let mut enc = pipe_text::Encoder::load(&dir, &lib, 2)?;
+    let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
+    let e = enc.encode_batch(&refs, false)?;
+    let n = sentences.len();
+    let cos: Vec<Vec<f32>> = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| pipe_text::cosine(&e.pooled[i], &e.pooled[j]))
+                .collect()
+        })
+        .collect();
+    if json {
+        let v = serde_json::json!({"encoder": enc.name, "dim": enc.dim, "n_tokens": e.n_tokens, "embeddings": e.pooled, "cosine": cos});
+        writeln!(out, "{v}")?;
+        return Ok(exit::OK);
+    }
+    writeln!(
+        out,
+        "encoder {} ({}-d, ONNX Runtime {})",
+        enc.name,
+        enc.dim,
+        pipe_text::ort_version(&lib)
+    )?;
+    for (i, s) in sentences.iter().enumerate() {
+        writeln!(out, "  [{}] {s} ({} tokens)", i + 1, e.n_tokens[i])?;
+    }
+    write!(out, "cosine")?;
+    for j in 0..n {
+        write!(out, "  [{}]  ", j + 1)?;
+    }
+    writeln!(out)?;
+    for (i, row) in cos.iter().enumerate() {
+        write!(out, "   [{}]", i + 1)?;
+        for c in row {
+            write!(out, " {c:6.3}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(exit::OK)
 }
 
 /// The experiment table as Parquet: numeric columns as float64, others as text.

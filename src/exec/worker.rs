@@ -80,7 +80,7 @@ pub fn compute_material(
                     name: name.clone(),
                     version: k.version(),
                 },
-                k.environment(),
+                k.environment(&p.root),
             ),
             None => (
                 KindMaterial::Uses {

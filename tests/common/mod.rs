@@ -226,3 +226,44 @@ pub fn run_python(code: &str, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&o.stdout).to_string()
 }
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The default encoder made by `scripts/setup`.
+pub fn minilm() -> PathBuf {
+    let p = repo().join("encoders/all-minilm-l6-v2");
+    assert!(
+        p.join("model.onnx").exists(),
+        "no exported encoder: run scripts/test (or scripts/setup) first"
+    );
+    p
+}
+
+/// ONNX Runtime's library in the project venv.
+pub fn ort_dylib() -> PathBuf {
+    let lib = python()
+        .parent()
+        .and_then(|b| b.parent())
+        .map(|v| v.join("lib"))
+        .expect("venv layout");
+    let found = std::fs::read_dir(&lib)
+        .expect("venv lib")
+        .flatten()
+        .flat_map(|py| {
+            std::fs::read_dir(py.path().join("site-packages/onnxruntime/capi"))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .find(|f| {
+            f.file_name()
+                .to_string_lossy()
+                .starts_with("libonnxruntime.so.")
+        });
+    found
+        .map(|f| f.path())
+        .expect("onnxruntime wheel in the venv (run scripts/setup)")
+}

@@ -117,8 +117,8 @@ pub trait StageKind: Send + Sync {
     /// It is part of the stage key.
     fn version(&self) -> u32;
     /// Environment facts that change the output (e.g. a library version or the device
-    /// kind). Part of the stage key.
-    fn environment(&self) -> BTreeMap<String, String> {
+    /// kind), for a project in `project_dir`. Part of the stage key.
+    fn environment(&self, _project_dir: &Path) -> BTreeMap<String, String> {
         BTreeMap::new()
     }
     /// Check the parameters before anything runs. The error names the offending key.
