@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{minilm, ort_dylib, pairs, redact, run_python, Project};
+use common::{clip_tiny, minilm, ort_dylib, pairs, redact, run_python, Project};
 
 fn embed_json(p: &Project, args: &[&str]) -> serde_json::Value {
     let mut a = vec!["embed", "--json"];
@@ -64,6 +64,59 @@ print(float(np.abs(ref - ours).max()))
             minilm().to_str().expect("utf8"),
             &serde_json::to_string(&sentences).expect("json"),
             &ours,
+        ],
+    )
+    .trim()
+    .parse()
+    .expect("a number");
+    assert!(diff <= 1e-5, "max |rust - python| = {diff}");
+}
+
+#[test]
+fn a_clip_encoder_works_with_clips_own_tokenizer_and_matches_python() {
+    let p = Project::new();
+    let sentences = [
+        "A person walks forward.",
+        "someone's waving, twice!",
+        "Ein Mensch springt 🙂",
+        "一个人向左转",
+    ];
+    let enc = clip_tiny();
+    let mut args = vec!["--encoder", enc.to_str().expect("utf8")];
+    args.extend_from_slice(&sentences);
+    let v = embed_json(&p, &args);
+    assert_eq!(v["dim"], 32);
+    let ours = serde_json::to_string(&v["embeddings"]).expect("json");
+    let n_tokens = serde_json::to_string(&v["n_tokens"]).expect("json");
+    // Token counts equal CLIP's reference tokenizer (clip-anytorch's simple_tokenizer,
+    // loaded without torch) and embeddings equal Python onnxruntime's.
+    let code = r#"
+import sys, json, importlib.util, numpy as np, onnxruntime as ort
+from tokenizers import Tokenizer
+d, sentences, ours, n_tokens = sys.argv[1], json.loads(sys.argv[2]), np.array(json.loads(sys.argv[3]), dtype=np.float32), json.loads(sys.argv[4])
+loc = list(importlib.util.find_spec("clip").submodule_search_locations)[0]
+spec = importlib.util.spec_from_file_location("st", loc + "/simple_tokenizer.py")
+st = importlib.util.module_from_spec(spec); spec.loader.exec_module(st)
+ref = st.SimpleTokenizer()
+tok = Tokenizer.from_file(d + "/tokenizer.json")
+for s, n in zip(sentences, n_tokens):
+    want = [49406] + ref.encode(s) + [49407]
+    assert tok.encode(s).ids == want, (s, tok.encode(s).ids, want)
+    assert n == len(want), (s, n, len(want))
+tok.enable_truncation(max_length=77)
+enc = tok.encode_batch(sentences)
+ids = np.array([e.ids for e in enc], dtype=np.int64)
+mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+got = ort.InferenceSession(d + "/model.onnx", providers=["CPUExecutionProvider"]).run(["text_embeds"], {"input_ids": ids, "attention_mask": mask})[0]
+print(float(np.abs(got - ours).max()))
+"#;
+    let diff: f64 = run_python(
+        code,
+        &[
+            enc.to_str().expect("utf8"),
+            &serde_json::to_string(&sentences).expect("json"),
+            &ours,
+            &n_tokens,
         ],
     )
     .trim()

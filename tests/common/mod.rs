@@ -267,3 +267,13 @@ pub fn ort_dylib() -> PathBuf {
         .map(|f| f.path())
         .expect("onnxruntime wheel in the venv (run scripts/setup)")
 }
+
+/// The tiny CLIP test fixture made by `scripts/setup`.
+pub fn clip_tiny() -> PathBuf {
+    let p = repo().join("encoders/clip-text-tiny");
+    assert!(
+        p.join("model.onnx").exists(),
+        "no CLIP fixture: run scripts/test (or scripts/setup) first"
+    );
+    p
+}
