@@ -282,11 +282,22 @@ impl Encoder {
         let ids_v = TensorRef::from_array_view(&ids)?;
         let mask_v = TensorRef::from_array_view(&mask)?;
         let types_v = TensorRef::from_array_view(&types)?;
+        // Only the outputs needed are computed and copied out.
+        let mut select = OutputSelector::no_default().with(self.pooled.clone());
+        if let (Some(name), true) = (&self.token_output, want_tokens) {
+            select = select.with(name.clone());
+        }
+        let options = RunOptions::new()?.with_outputs(select);
         let outputs = if self.token_type_ids {
-            self.session.run(ort::inputs!["input_ids" => ids_v, "attention_mask" => mask_v, "token_type_ids" => types_v])?
+            self.session.run_with_options(
+                ort::inputs!["input_ids" => ids_v, "attention_mask" => mask_v, "token_type_ids" => types_v],
+                &options,
+            )?
         } else {
-            self.session
-                .run(ort::inputs!["input_ids" => ids_v, "attention_mask" => mask_v])?
+            self.session.run_with_options(
+                ort::inputs!["input_ids" => ids_v, "attention_mask" => mask_v],
+                &options,
+            )?
         };
         let pooled_arr = outputs[self.pooled.as_str()]
             .try_extract_array::<f32>()
