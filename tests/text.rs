@@ -267,6 +267,26 @@ fn bad_encoders_and_sentences_give_clear_errors() {
     ]);
     assert_ne!(o.code(), 0);
     msgs.push_str(&o.stderr());
+    // Right inputs, but no pooled output it can recognise.
+    let noout = dir.join("noout");
+    std::fs::create_dir_all(&noout).expect("mkdir");
+    std::fs::copy(
+        minilm().join("tokenizer.json"),
+        noout.join("tokenizer.json"),
+    )
+    .expect("copy");
+    run_python(
+        "import sys, onnx\nfrom onnx import helper, TensorProto\nI = lambda n: helper.make_tensor_value_info(n, TensorProto.INT64, ['b', 't'])\ng = helper.make_graph([helper.make_node('Add', ['input_ids', 'attention_mask'], ['y'])], 'g', [I('input_ids'), I('attention_mask')], [I('y')])\nm = helper.make_model(g, opset_imports=[helper.make_opsetid('', 17)])\nm.ir_version = 8\nonnx.save(m, sys.argv[1])\n",
+        &[noout.join("model.onnx").to_str().expect("utf8")],
+    );
+    let o = run(&[
+        "embed",
+        "--encoder",
+        noout.to_str().expect("utf8"),
+        "a person walks",
+    ]);
+    assert_ne!(o.code(), 0);
+    msgs.push_str(&o.stderr());
     let o = p
         .cmd(&["embed", "a"])
         .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")
@@ -280,6 +300,8 @@ fn bad_encoders_and_sentences_give_clear_errors() {
         "ONNX Runtime cannot load the model",
         "not a valid Hugging Face tokenizer.json",
         "the model has no input `input_ids` (inputs: x)",
+        "no pooled output found (outputs: y)",
+        "no pooled output found (outputs: y)",
         "ORT_DYLIB_PATH=/nonexistent/libonnxruntime.so does not exist",
     ] {
         assert!(msgs.contains(want), "no `{want}` in:\n{msgs}");

@@ -112,12 +112,14 @@ pub fn embed_sentences(
     out: &Path,
     progress: &dyn Fn(usize, usize),
 ) -> anyhow::Result<EmbedSummary> {
-    let unique: Vec<&str> = sentences
+    let mut unique: Vec<&str> = sentences
         .iter()
         .map(String::as_str)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    // Batches of similar length waste little on padding (stable: ties stay sorted).
+    unique.sort_by_key(|s| s.len());
     if p.tokens && !enc.has_token_output() {
         bail!("embed.tokens is set but the encoder has no per-token output");
     }
