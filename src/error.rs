@@ -51,6 +51,15 @@ impl Error {
         }
     }
 
+    /// A YAML syntax or schema error in `file`, placed at its line and column.
+    pub fn yaml(file: impl Into<PathBuf>, e: &serde_yaml::Error) -> Self {
+        let place = e
+            .location()
+            .map(|l| format!("line {}, column {}", l.line(), l.column()))
+            .unwrap_or_else(|| "document".into());
+        Error::invalid(file, place, e.to_string())
+    }
+
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

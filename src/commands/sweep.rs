@@ -52,13 +52,7 @@ fn key_of(file: &Path, k: &serde_yaml::Value, place: &str) -> Result<String> {
 impl Sweep {
     pub fn load(file: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(file).at(file)?;
-        let raw: RawSweep = serde_yaml::from_str(&text).map_err(|e| {
-            let place = e
-                .location()
-                .map(|l| format!("line {}, column {}", l.line(), l.column()))
-                .unwrap_or_else(|| "document".into());
-            Error::invalid(file, place, e.to_string())
-        })?;
+        let raw: RawSweep = serde_yaml::from_str(&text).map_err(|e| Error::yaml(file, &e))?;
         let conv = |v: &serde_yaml::Value, place: &str| {
             crate::spec::yaml_to_json(v).map_err(|e| Error::invalid(file, place, e))
         };

@@ -167,22 +167,20 @@ pub fn execute(plan: &Plan<'_>, display: &mut Display) -> Result<Vec<StageResult
                         }
                     };
                     let r = match run_stage(cx, idx, &upstream, force, &on_key) {
-                        Ok(Done::Cached(m)) => StageResult {
-                            name: name.clone(),
-                            key: Some(m.key.clone()),
-                            status: Status::Cached,
-                            seconds: t0.elapsed().as_secs_f64(),
-                            error: None,
-                            manifest: Some(m),
-                        },
-                        Ok(Done::Ran(m)) => StageResult {
-                            name: name.clone(),
-                            key: Some(m.key.clone()),
-                            status: Status::Ran,
-                            seconds: t0.elapsed().as_secs_f64(),
-                            error: None,
-                            manifest: Some(m),
-                        },
+                        Ok(done) => {
+                            let (status, m) = match done {
+                                Done::Cached(m) => (Status::Cached, m),
+                                Done::Ran(m) => (Status::Ran, m),
+                            };
+                            StageResult {
+                                name: name.clone(),
+                                key: Some(m.key.clone()),
+                                status,
+                                seconds: t0.elapsed().as_secs_f64(),
+                                error: None,
+                                manifest: Some(m),
+                            }
+                        }
                         Err((key, e)) => StageResult {
                             name: name.clone(),
                             key,

@@ -105,13 +105,8 @@ impl Config {
 
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).at(path)?;
-        let yaml: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| {
-            let place = e
-                .location()
-                .map(|l| format!("line {}, column {}", l.line(), l.column()))
-                .unwrap_or_else(|| "document".into());
-            Error::invalid(path, place, format!("invalid YAML: {e}"))
-        })?;
+        let yaml: serde_yaml::Value =
+            serde_yaml::from_str(&text).map_err(|e| Error::yaml(path, &e))?;
         let root = match yaml {
             serde_yaml::Value::Null => Value::Object(Map::new()),
             y @ serde_yaml::Value::Mapping(_) => {

@@ -87,13 +87,7 @@ impl Pipeline {
     }
 
     pub fn parse(root: &Path, file: &Path, text: &str, kinds: &StageKinds) -> Result<Self> {
-        let raw: RawPipeline = serde_yaml::from_str(text).map_err(|e| {
-            let place = e
-                .location()
-                .map(|l| format!("line {}, column {}", l.line(), l.column()))
-                .unwrap_or_else(|| "document".into());
-            Error::invalid(file, place, e.to_string())
-        })?;
+        let raw: RawPipeline = serde_yaml::from_str(text).map_err(|e| Error::yaml(file, &e))?;
         let inv = |place: String, reason: String| Error::invalid(file, place, reason);
 
         // Names first, so deps can refer to stages declared later.

@@ -153,6 +153,19 @@ impl Registry {
     }
 }
 
+/// Parse the config section `name` a stage declared it reads (`params: [name]`) into
+/// `T`; an absent section gives `T::default()`. The error starts with the section name,
+/// so with `deny_unknown_fields` it names the offending key (`extract: unknown field …`).
+pub fn section<T: serde::de::DeserializeOwned + Default>(
+    params: &BTreeMap<String, serde_json::Value>,
+    name: &str,
+) -> Result<T, String> {
+    match params.get(name) {
+        None | Some(serde_json::Value::Null) => Ok(T::default()),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| format!("{name}: {e}")),
+    }
+}
+
 /// Parse one progress line (`DONE TOTAL [MESSAGE]`).
 pub fn parse_progress_line(line: &str) -> Option<(u64, u64, String)> {
     let mut it = line.splitn(3, ' ');

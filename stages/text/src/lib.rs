@@ -44,15 +44,7 @@ impl Default for EmbedParams {
 
 impl EmbedParams {
     pub fn from_params(params: &BTreeMap<String, serde_json::Value>) -> Result<Self, String> {
-        let v = params
-            .get("embed")
-            .cloned()
-            .unwrap_or(serde_json::Value::Null);
-        let p: EmbedParams = if v.is_null() {
-            Self::default()
-        } else {
-            serde_json::from_value(v).map_err(|e| format!("embed: {e}"))?
-        };
+        let p: EmbedParams = pipe_stage_api::section(params, "embed")?;
         if p.batch_size == 0 || p.batch_size > 4096 {
             return Err(format!(
                 "embed.batch_size must be in 1..=4096, got {}",

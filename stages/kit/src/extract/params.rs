@@ -60,15 +60,7 @@ impl ExtractParams {
     pub fn from_params(
         params: &std::collections::BTreeMap<String, serde_json::Value>,
     ) -> Result<Self, String> {
-        let v = params
-            .get("extract")
-            .cloned()
-            .unwrap_or(serde_json::Value::Null);
-        let p: ExtractParams = if v.is_null() {
-            ExtractParams::default()
-        } else {
-            serde_json::from_value(v).map_err(|e| format!("extract: {e}"))?
-        };
+        let p: ExtractParams = pipe_stage_api::section(params, "extract")?;
         p.check()?;
         Ok(p)
     }

@@ -104,15 +104,7 @@ impl Default for SynthParams {
 
 impl SynthParams {
     pub fn from_params(params: &BTreeMap<String, serde_json::Value>) -> Result<Self, String> {
-        let v = params
-            .get("synth")
-            .cloned()
-            .unwrap_or(serde_json::Value::Null);
-        let p: SynthParams = if v.is_null() {
-            Self::default()
-        } else {
-            serde_json::from_value(v).map_err(|e| format!("synth: {e}"))?
-        };
+        let p: SynthParams = pipe_stage_api::section(params, "synth")?;
         if p.count == 0 || p.count > 99_999 {
             return Err(format!("synth.count must be in 1..=99999, got {}", p.count));
         }
