@@ -60,7 +60,11 @@ enum KitCommand {
 /// The stage kinds this binary provides to `uses:`.
 fn kinds() -> StageKinds {
     let mut r = StageKinds::new();
-    for k in pipe_kit::kinds().into_iter().chain(pipe_text::kinds()) {
+    for k in pipe_kit::kinds()
+        .into_iter()
+        .chain(pipe_text::kinds())
+        .chain(pipe_motion::kinds())
+    {
         r.register(k);
     }
     r
