@@ -9,6 +9,53 @@ use anyhow::Context;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+/// How every Parquet file of the project is written: snappy, and no dictionary
+/// encoding (it never pays off for float samples and cost more than parsing them).
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_dictionary_enabled(false)
+        .build()
+}
+
+/// The batch with key/value metadata on its schema (kept in the Parquet footer).
+pub fn with_metadata(
+    batch: RecordBatch,
+    metadata: &[(String, String)],
+) -> anyhow::Result<RecordBatch> {
+    let meta: std::collections::HashMap<String, String> = metadata.iter().cloned().collect();
+    let schema = Schema::new_with_metadata(batch.schema().fields().clone(), meta);
+    Ok(RecordBatch::try_new(
+        Arc::new(schema),
+        batch.columns().to_vec(),
+    )?)
+}
+
+/// Write one batch (with metadata) to `path` as Parquet: to a temporary file beside
+/// it, then renamed, so the file appears complete or not at all.
+pub fn write_batch(
+    path: &Path,
+    batch: RecordBatch,
+    metadata: &[(String, String)],
+) -> anyhow::Result<()> {
+    let batch = with_metadata(batch, metadata)?;
+    let tmp = path.with_extension(format!("parquet.tmp.{}", std::process::id()));
+    let write = || -> anyhow::Result<()> {
+        let f =
+            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut w = ArrowWriter::try_new(f, batch.schema(), Some(writer_properties()))?;
+        w.write(&batch)?;
+        w.close()?;
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
+        Ok(())
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
 
 /// One column of a simple table.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,14 +94,7 @@ pub fn write_parquet(
             Field::new(n, t, true)
         })
         .collect();
-    let schema = Arc::new(
-        Schema::new(fields).with_metadata(
-            metadata
-                .iter()
-                .cloned()
-                .collect::<std::collections::HashMap<String, String>>(),
-        ),
-    );
+    let schema = Arc::new(Schema::new(fields));
     let arrays: Vec<ArrayRef> = columns
         .iter()
         .map(|(_, c)| match c {
@@ -62,21 +102,8 @@ pub fn write_parquet(
             Column::Str(v) => Arc::new(StringArray::from(v.clone())) as ArrayRef,
         })
         .collect();
-    let batch =
-        RecordBatch::try_new(schema.clone(), arrays).context("building the record batch")?;
-    let tmp = path.with_extension(format!("parquet.tmp.{}", std::process::id()));
-    let write = || -> anyhow::Result<()> {
-        let f =
-            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        let mut w = ArrowWriter::try_new(f, schema, None)?;
-        w.write(&batch)?;
-        w.close()?;
-        std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
-        Ok(())
-    };
-    write().inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    let batch = RecordBatch::try_new(schema, arrays).context("building the record batch")?;
+    write_batch(path, batch, metadata)
 }
 
 #[cfg(test)]

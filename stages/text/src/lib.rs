@@ -13,9 +13,7 @@ use arrow_array::builder::{
     FixedSizeListBuilder, Float32Builder, Int32Builder, ListBuilder, StringBuilder,
 };
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
-use arrow_schema::Schema;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
 use pipe_stage_api::{StageContext, StageKind};
 use serde::Deserialize;
 
@@ -148,25 +146,13 @@ pub fn embed_sentences(
         cols.push(("token_states", Arc::new(tok_b.finish())));
     }
     let batch = RecordBatch::try_from_iter(cols)?;
-    let meta: std::collections::HashMap<String, String> = [
+    let meta = [
         ("pipe.schema".to_string(), "text.embeddings/1".to_string()),
         ("pipe.encoder".to_string(), enc.name.clone()),
         ("pipe.encoder_digest".to_string(), enc.digest.clone()),
         ("pipe.dim".to_string(), enc.dim.to_string()),
-    ]
-    .into();
-    let schema = Arc::new(Schema::new_with_metadata(
-        batch.schema().fields().clone(),
-        meta,
-    ));
-    let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec())?;
-    let f = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_dictionary_enabled(false)
-        .build();
-    let mut w = ArrowWriter::try_new(f, schema, Some(props))?;
-    w.write(&batch)?;
-    w.close()?;
+    ];
+    pipe_tabular::write_batch(out, batch, &meta)?;
     Ok(EmbedSummary {
         sentences: sentences.len(),
         unique_sentences: unique.len(),

@@ -12,10 +12,7 @@ use arrow_array::builder::{
     Int64Builder, ListBuilder, StringBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::Schema;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
 
 use super::normalize::Canonical;
 use crate::joints::KIT_JOINTS;
@@ -48,25 +45,7 @@ pub struct RejectRow {
     pub element: Option<String>,
 }
 
-/// Dictionary encoding never pays off for float samples and cost more than the
-/// parsing itself (measured); plain encoding + snappy.
-fn props() -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_dictionary_enabled(false)
-        .build()
-}
-
-fn with_metadata(batch: RecordBatch, meta: &[(String, String)]) -> anyhow::Result<RecordBatch> {
-    let schema = Schema::new_with_metadata(
-        batch.schema().fields().clone(),
-        meta.iter().cloned().collect(),
-    );
-    Ok(RecordBatch::try_new(
-        Arc::new(schema),
-        batch.columns().to_vec(),
-    )?)
-}
+use pipe_tabular::{with_metadata, writer_properties as props};
 
 fn frames_col(
     rows: &[&MotionRow],
@@ -247,7 +226,7 @@ pub fn write_texts(path: &Path, rows: &[(String, String, usize, String)]) -> any
         ("sentence_index", Arc::new(idx.finish())),
         ("sentence", Arc::new(sentence.finish())),
     ];
-    write_one(
+    pipe_tabular::write_batch(
         path,
         RecordBatch::try_from_iter(cols)?,
         &[("pipe.schema".into(), "kit.texts/1".into())],
@@ -280,18 +259,9 @@ pub fn write_rejects(path: &Path, rows: &[RejectRow]) -> anyhow::Result<()> {
         ("frame", Arc::new(frame.finish())),
         ("element", Arc::new(element.finish())),
     ];
-    write_one(
+    pipe_tabular::write_batch(
         path,
         RecordBatch::try_from_iter(cols)?,
         &[("pipe.schema".into(), "kit.rejects/1".into())],
     )
-}
-
-fn write_one(path: &Path, batch: RecordBatch, meta: &[(String, String)]) -> anyhow::Result<()> {
-    let batch = with_metadata(batch, meta)?;
-    let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut w = ArrowWriter::try_new(f, batch.schema(), Some(props()))?;
-    w.write(&batch)?;
-    w.close()?;
-    Ok(())
 }
