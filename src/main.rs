@@ -64,6 +64,7 @@ fn kinds() -> StageKinds {
         .into_iter()
         .chain(pipe_text::kinds())
         .chain(pipe_motion::kinds())
+        .chain(pipe_model::kinds())
     {
         r.register(k);
     }

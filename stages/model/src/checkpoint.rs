@@ -1,0 +1,256 @@
+//! A trained model on disk: `model.safetensors` (weights) + `config.json` (everything
+//! needed to rebuild the network and undo the feature normalisation). Loading checks
+//! every tensor's name and shape against the rebuilt model, so weights from another
+//! model config are refused with the tensor that differs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Tensor};
+
+use crate::config::ModelConfig;
+use crate::model::{Dims, MotionModel};
+
+pub const FORMAT: &str = "pipe.motion-model/1";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelCard {
+    pub format: String,
+    pub model: ModelConfig,
+    pub dims: Dims,
+    /// Frame rate of the features.
+    pub fps: f64,
+    pub features_version: u32,
+    pub features: Vec<String>,
+    /// Normalisation: feature = (raw − mean) / std.
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    /// The text encoder the model was trained with (prompts must use the same).
+    pub encoder: String,
+    pub encoder_digest: String,
+    pub steps: u64,
+    pub seed: u64,
+    pub libtorch: String,
+}
+
+/// Named parameters in a stable (sorted) order.
+pub fn named(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// Copy `tensors` (by name) into the variables of `vs`; every variable must be there
+/// with the same shape.
+pub fn fill(
+    vs: &nn::VarStore,
+    tensors: &BTreeMap<String, Tensor>,
+    file: &Path,
+    prefix: &str,
+) -> anyhow::Result<()> {
+    for (name, mut var) in named(vs) {
+        let key = format!("{prefix}{name}");
+        let Some(t) = tensors.get(&key) else {
+            bail!(
+                "{}: no tensor `{key}` (a checkpoint of another model config?)",
+                file.display()
+            );
+        };
+        if t.size() != var.size() {
+            bail!(
+                "{}: tensor `{key}` has shape {:?}, the model config needs {:?} \
+                 (a checkpoint of another model config?)",
+                file.display(),
+                t.size(),
+                var.size()
+            );
+        }
+        tch::no_grad(|| var.f_copy_(t))
+            .with_context(|| format!("{}: copying `{key}`", file.display()))?;
+    }
+    Ok(())
+}
+
+pub fn read_tensors(file: &Path) -> anyhow::Result<BTreeMap<String, Tensor>> {
+    if !file.exists() {
+        bail!("{}: no such file", file.display());
+    }
+    Ok(Tensor::read_safetensors(file)
+        .map_err(|e| anyhow::anyhow!("{}: not a readable safetensors file ({e})", file.display()))?
+        .into_iter()
+        .collect())
+}
+
+/// Rebuild the model of the checkpoint folder `dir` on `device`.
+pub fn load(dir: &Path, device: Device) -> anyhow::Result<(nn::VarStore, MotionModel, ModelCard)> {
+    let cfg_path = dir.join("config.json");
+    let text =
+        std::fs::read(&cfg_path).with_context(|| format!("reading {}", cfg_path.display()))?;
+    let card: ModelCard = serde_json::from_slice(&text)
+        .with_context(|| format!("{}: not a model config", cfg_path.display()))?;
+    if card.format != FORMAT {
+        bail!(
+            "{}: format `{}`, this pipe reads `{FORMAT}`",
+            cfg_path.display(),
+            card.format
+        );
+    }
+    card.model
+        .check()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", cfg_path.display()))?;
+    let vs = nn::VarStore::new(device);
+    let model = MotionModel::new(&vs.root(), &card.model, card.dims);
+    let weights = dir.join("model.safetensors");
+    fill(&vs, &read_tensors(&weights)?, &weights, "")?;
+    Ok((vs, model, card))
+}
+
+/// Write `tensors` to `file` atomically (temp file + rename).
+pub fn write_tensors(file: &Path, tensors: &[(String, Tensor)]) -> anyhow::Result<()> {
+    let tmp = file.with_extension("safetensors.tmp");
+    let cpu: Vec<(String, Tensor)> = tensors
+        .iter()
+        .map(|(n, t)| (n.clone(), t.to_device(Device::Cpu)))
+        .collect();
+    Tensor::write_safetensors(&cpu, &tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, file).with_context(|| format!("renaming to {}", file.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn save(dir: &Path, model: ModelConfig) -> ModelCard {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let dims = Dims {
+            features: 50,
+            text: 8,
+        };
+        let _m = MotionModel::new(&vs.root(), &model, dims);
+        write_tensors(&dir.join("model.safetensors"), &named(&vs)).expect("write");
+        let card = ModelCard {
+            format: FORMAT.into(),
+            model,
+            dims,
+            fps: 20.0,
+            features_version: 1,
+            features: vec![],
+            mean: vec![0.0; 50],
+            std: vec![1.0; 50],
+            encoder: "e".into(),
+            encoder_digest: "d".into(),
+            steps: 1,
+            seed: 0,
+            libtorch: "x".into(),
+        };
+        std::fs::write(
+            dir.join("config.json"),
+            serde_json::to_vec(&card).expect("json"),
+        )
+        .expect("write");
+        card
+    }
+
+    fn small() -> ModelConfig {
+        ModelConfig {
+            layers: 1,
+            d_model: 16,
+            heads: 2,
+            ff: 32,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_saved_model_loads_back_identically() {
+        let d = tempfile::tempdir().expect("tmp");
+        let card = save(d.path(), small());
+        let (vs, _m, back) = load(d.path(), Device::Cpu).expect("load");
+        assert_eq!(back, card);
+        let saved = read_tensors(&d.path().join("model.safetensors")).expect("read");
+        for (name, t) in named(&vs) {
+            assert!(saved[&name].equal(&t), "{name}");
+        }
+    }
+
+    #[test]
+    fn weights_of_another_config_are_refused_by_name() {
+        let d = tempfile::tempdir().expect("tmp");
+        save(d.path(), small());
+        // config.json of a wider model beside the small model's weights
+        let mut card: ModelCard =
+            serde_json::from_slice(&std::fs::read(d.path().join("config.json")).expect("read"))
+                .expect("json");
+        card.model.d_model = 32;
+        std::fs::write(
+            d.path().join("config.json"),
+            serde_json::to_vec(&card).expect("json"),
+        )
+        .expect("write");
+        let err = format!(
+            "{:#}",
+            load(d.path(), Device::Cpu).err().expect("must fail")
+        );
+        assert!(
+            err.contains("model.safetensors: tensor `") && err.contains("another model config"),
+            "{err}"
+        );
+        card.model.d_model = 16;
+        card.model.layers = 2;
+        std::fs::write(
+            d.path().join("config.json"),
+            serde_json::to_vec(&card).expect("json"),
+        )
+        .expect("write");
+        let err = format!(
+            "{:#}",
+            load(d.path(), Device::Cpu).err().expect("must fail")
+        );
+        assert!(err.contains("no tensor `layers.1."), "{err}");
+    }
+
+    #[test]
+    fn corrupt_or_missing_files_are_clear_errors() {
+        let d = tempfile::tempdir().expect("tmp");
+        save(d.path(), small());
+        let w = d.path().join("model.safetensors");
+        let bytes = std::fs::read(&w).expect("read");
+        std::fs::write(&w, &bytes[..bytes.len() / 3]).expect("truncate");
+        let err = format!(
+            "{:#}",
+            load(d.path(), Device::Cpu).err().expect("must fail")
+        );
+        assert!(
+            err.contains("model.safetensors: not a readable safetensors file"),
+            "{err}"
+        );
+        std::fs::remove_file(&w).expect("rm");
+        let err = format!(
+            "{:#}",
+            load(d.path(), Device::Cpu).err().expect("must fail")
+        );
+        assert!(err.contains("model.safetensors: no such file"), "{err}");
+        std::fs::write(d.path().join("config.json"), "{\"format\": 3}").expect("write");
+        let err = format!(
+            "{:#}",
+            load(d.path(), Device::Cpu).err().expect("must fail")
+        );
+        assert!(err.contains("config.json: not a model config"), "{err}");
+        let mut card = save(d.path(), small());
+        card.model.layers = 0;
+        std::fs::write(
+            d.path().join("config.json"),
+            serde_json::to_vec(&card).expect("json"),
+        )
+        .expect("write");
+        let err = format!(
+            "{:#}",
+            load(d.path(), Device::Cpu).err().expect("must fail")
+        );
+        assert!(err.contains("model.layers must be at least 1"), "{err}");
+    }
+}

@@ -1,0 +1,170 @@
+//! The text-to-motion model on libtorch (tch): `motion.train`.
+//!
+//! Deps (in order): `norm.json` (motion.stats), `motions.parquet` and `texts.parquet`
+//! (kit.extract), `text_embeddings.parquet` (text.embed). Params: `[model, train]`.
+//! Outs: `model.safetensors`, `config.json`, `train_log.parquet`, `metrics.json`.
+
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod device;
+pub mod diffusion;
+pub mod model;
+pub mod train;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::builder::{Float64Builder, UInt64Builder};
+use arrow_array::{ArrayRef, RecordBatch};
+use pipe_stage_api::{StageContext, StageKind};
+
+use config::{ModelConfig, TrainConfig};
+use train::{LogRow, Trainer};
+
+/// Bump when training's outputs change for the same inputs.
+pub const TRAIN_VERSION: u32 = 1;
+
+pub fn write_log(path: &Path, rows: &[LogRow]) -> anyhow::Result<()> {
+    let mut step = UInt64Builder::new();
+    let mut f: Vec<(&str, Float64Builder)> = [
+        "loss",
+        "reconstruction",
+        "velocity",
+        "root",
+        "length",
+        "lr",
+        "grad_norm",
+        "samples_per_s",
+        "wall_s",
+        "data_s",
+        "forward_s",
+        "backward_s",
+        "optimizer_s",
+        "val_loss",
+    ]
+    .into_iter()
+    .map(|n| (n, Float64Builder::new()))
+    .collect();
+    for r in rows {
+        step.append_value(r.step);
+        let vals = [
+            Some(r.loss),
+            Some(r.reconstruction),
+            Some(r.velocity),
+            Some(r.root),
+            Some(r.length),
+            Some(r.lr),
+            Some(r.grad_norm),
+            Some(r.samples_per_s),
+            Some(r.wall_s),
+            Some(r.data_s),
+            Some(r.forward_s),
+            Some(r.backward_s),
+            Some(r.optimizer_s),
+            r.val_loss,
+        ];
+        for ((_, b), v) in f.iter_mut().zip(vals) {
+            b.append_option(v);
+        }
+    }
+    let mut cols: Vec<(&str, ArrayRef)> = vec![("step", Arc::new(step.finish()))];
+    for (n, mut b) in f {
+        cols.push((n, Arc::new(b.finish())));
+    }
+    pipe_tabular::write_batch(
+        path,
+        RecordBatch::try_from_iter(cols)?,
+        &[("pipe.schema".into(), "motion.train_log/1".into())],
+    )
+}
+
+pub struct TrainStage;
+
+impl StageKind for TrainStage {
+    fn name(&self) -> &'static str {
+        "motion.train"
+    }
+    fn version(&self) -> u32 {
+        TRAIN_VERSION
+    }
+    fn environment(&self, _project_dir: &Path) -> BTreeMap<String, String> {
+        let cuda = if tch::Cuda::is_available() {
+            format!("cuda x{}", tch::Cuda::device_count())
+        } else {
+            "none".into()
+        };
+        [
+            ("libtorch".to_string(), device::LIBTORCH_VERSION.to_string()),
+            ("cuda".to_string(), cuda),
+        ]
+        .into()
+    }
+    fn validate_params(&self, params: &BTreeMap<String, serde_json::Value>) -> Result<(), String> {
+        ModelConfig::from_params(params)?;
+        TrainConfig::from_params(params).map(|_| ())
+    }
+    fn run(&self, ctx: &StageContext) -> anyhow::Result<()> {
+        let params = &ctx.spec().params;
+        let cfg = ModelConfig::from_params(params).map_err(anyhow::Error::msg)?;
+        let tcfg = TrainConfig::from_params(params).map_err(anyhow::Error::msg)?;
+        if tcfg.threads > 0 {
+            tch::set_num_threads(tcfg.threads);
+        }
+        let device = device::resolve(device::parse(&tcfg.device).map_err(anyhow::Error::msg)?)?;
+        let data = data::Dataset::load(ctx.dep(0)?, ctx.dep(1)?, ctx.dep(2)?, ctx.dep(3)?)?;
+        if cfg.text_conditioning.tokens() && data.tokens.is_none() {
+            anyhow::bail!(
+                "model.text_conditioning: {:?} needs per-token text states: set embed.tokens: true",
+                cfg.text_conditioning
+            );
+        }
+        let mut trainer = Trainer::new(&data, cfg, tcfg, device);
+        eprintln!(
+            "training a {:?} model ({} parameters) on {} for {} steps: {} train / {} val pairs, libtorch {}",
+            trainer.cfg.kind,
+            trainer.parameter_count(),
+            device::describe(device),
+            trainer.tcfg.steps,
+            data.split("train").len(),
+            data.split("val").len(),
+            device::LIBTORCH_VERSION,
+        );
+        let out = trainer.run(ctx.scratch(), &mut |d, t, m| ctx.progress(d, t, m))?;
+        if let Some(s) = out.resumed_from {
+            eprintln!("resumed from the checkpoint at step {s}");
+        }
+        trainer.export(&ctx.spec().out_dir)?;
+        write_log(&ctx.out("train_log.parquet"), &trainer.log)?;
+        let v = out.validation;
+        let metrics = serde_json::json!({
+            "steps": out.steps,
+            "train_loss": out.final_train_loss,
+            "val_loss": v.map(|v| v.loss),
+            "val_loss_from_noise": v.map(|v| v.loss_from_noise),
+            "val_loss_mean_pose": v.map(|v| v.loss_mean_pose),
+            "val_pairs": v.map(|v| v.pairs),
+            "samples_per_s": out.samples_per_s,
+            "train_minutes": out.wall_s / 60.0,
+            "parameters": trainer.parameter_count(),
+            "device": device::describe(device),
+            "libtorch": device::LIBTORCH_VERSION,
+        });
+        std::fs::write(
+            ctx.out("metrics.json"),
+            serde_json::to_vec_pretty(&metrics)?,
+        )?;
+        if let Some(v) = v {
+            eprintln!(
+                "validation: loss {:.4}, from noise {:.4}, mean pose {:.4} ({} pairs)",
+                v.loss, v.loss_from_noise, v.loss_mean_pose, v.pairs
+            );
+        }
+        Ok(())
+    }
+}
+
+pub fn kinds() -> Vec<Box<dyn StageKind>> {
+    vec![Box::new(TrainStage)]
+}

@@ -1,0 +1,361 @@
+//! The network: a Transformer encoder over motion tokens, conditioned on text
+//! (MDM, Tevet et al. 2023, with pre-LayerNorm blocks).
+//!
+//! ```text
+//! x_t [B, T, F] ─► fold k frames per token ─► Linear ─┐
+//! cond token = MLP(sinusoid(t)) + Linear(pooled text) ┤ (+ sinusoidal positions)
+//!                                                     ▼
+//!   layers × [self-attention (key-padding mask) → cross-attention to text tokens
+//!             (when configured) → feed-forward]
+//!                                                     ▼
+//!   LayerNorm → Linear → unfold ─► x0_hat [B, T, F]
+//! ```
+//! A small separate head estimates the motion length (log frames) from the pooled
+//! sentence vector.
+
+use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
+
+use crate::config::{ModelConfig, ModelKind};
+
+/// The data dimensions the model is built for (saved in `config.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Dims {
+    /// Motion features per frame.
+    pub features: i64,
+    /// Width of the text encoder's vectors.
+    pub text: i64,
+}
+
+/// The text side of a batch.
+pub struct Cond<'a> {
+    /// `[B, Dt]` pooled sentence vectors.
+    pub pooled: &'a Tensor,
+    /// `[B, L, Dt]` per-token states and `[B, L]` bool mask (true = real token).
+    pub tokens: Option<(&'a Tensor, &'a Tensor)>,
+    /// `[B]` float, 1 = keep the text, 0 = drop it (classifier-free guidance).
+    pub keep: &'a Tensor,
+}
+
+struct Attention {
+    q: nn::Linear,
+    kv: nn::Linear,
+    out: nn::Linear,
+    heads: i64,
+    dropout: f64,
+}
+
+impl Attention {
+    fn new(p: nn::Path, d: i64, heads: i64, dropout: f64) -> Self {
+        Attention {
+            q: nn::linear(&p / "q", d, d, Default::default()),
+            kv: nn::linear(&p / "kv", d, 2 * d, Default::default()),
+            out: nn::linear(&p / "out", d, d, Default::default()),
+            heads,
+            dropout,
+        }
+    }
+
+    /// `x [B, N, d]` attends to `ctx [B, S, d]`; `keep [B, S]` bool masks keys.
+    fn forward_t(&self, x: &Tensor, ctx: &Tensor, keep: &Tensor, train: bool) -> Tensor {
+        let (b, n, d) = x.size3().expect("attention input is [B, N, d]");
+        let s = ctx.size()[1];
+        let h = self.heads;
+        let dh = d / h;
+        let q = self.q.forward(x).view([b, n, h, dh]).transpose(1, 2);
+        let kv = self
+            .kv
+            .forward(ctx)
+            .view([b, s, 2, h, dh])
+            .permute([2, 0, 3, 1, 4]);
+        let (k, v) = (kv.get(0), kv.get(1));
+        let mask = keep.view([b, 1, 1, s]);
+        let p = if train { self.dropout } else { 0.0 };
+        let y =
+            Tensor::scaled_dot_product_attention(&q, &k, &v, Some(&mask), p, false, None, false);
+        self.out
+            .forward(&y.transpose(1, 2).contiguous().view([b, n, d]))
+    }
+}
+
+struct Layer {
+    ln_self: nn::LayerNorm,
+    self_attn: Attention,
+    cross: Option<(nn::LayerNorm, Attention)>,
+    ln_ff: nn::LayerNorm,
+    ff1: nn::Linear,
+    ff2: nn::Linear,
+    dropout: f64,
+}
+
+impl Layer {
+    fn new(p: nn::Path, c: &ModelConfig) -> Self {
+        let d = c.d_model;
+        let cross = c.text_conditioning.tokens().then(|| {
+            (
+                nn::layer_norm(&p / "ln_cross", vec![d], Default::default()),
+                Attention::new(&p / "cross_attn", d, c.heads, c.dropout),
+            )
+        });
+        Layer {
+            ln_self: nn::layer_norm(&p / "ln_self", vec![d], Default::default()),
+            self_attn: Attention::new(&p / "self_attn", d, c.heads, c.dropout),
+            cross,
+            ln_ff: nn::layer_norm(&p / "ln_ff", vec![d], Default::default()),
+            ff1: nn::linear(&p / "ff1", d, c.ff, Default::default()),
+            ff2: nn::linear(&p / "ff2", c.ff, d, Default::default()),
+            dropout: c.dropout,
+        }
+    }
+
+    fn forward_t(
+        &self,
+        x: &Tensor,
+        keep: &Tensor,
+        memory: Option<(&Tensor, &Tensor)>,
+        train: bool,
+    ) -> Tensor {
+        let h = self.ln_self.forward(x);
+        let x = x + self
+            .self_attn
+            .forward_t(&h, &h, keep, train)
+            .dropout(self.dropout, train);
+        let x = match (&self.cross, memory) {
+            (Some((ln, attn)), Some((mem, mem_keep))) => {
+                let h = ln.forward(&x);
+                &x + attn
+                    .forward_t(&h, mem, mem_keep, train)
+                    .dropout(self.dropout, train)
+            }
+            _ => x,
+        };
+        let h = self
+            .ff2
+            .forward(&self.ff1.forward(&self.ln_ff.forward(&x)).gelu("none"));
+        &x + h.dropout(self.dropout, train)
+    }
+}
+
+/// Sinusoidal features of `[N]` positions or timesteps → `[N, d]`.
+pub fn sinusoid(pos: &Tensor, d: i64) -> Tensor {
+    let half = d / 2;
+    let freqs = (Tensor::arange(half, (Kind::Float, pos.device()))
+        * (-(10000f64.ln()) / half as f64))
+        .exp();
+    let args = pos.to_kind(Kind::Float).unsqueeze(1) * freqs.unsqueeze(0);
+    Tensor::cat(&[args.sin(), args.cos()], 1)
+}
+
+/// Offset subtracted from ln(frames) for the length head's target (ln 90 ≈ 4.5).
+pub const LOG_FRAMES_OFFSET: f64 = 4.5;
+
+pub struct MotionModel {
+    pub cfg: ModelConfig,
+    pub dims: Dims,
+    in_proj: nn::Linear,
+    time1: nn::Linear,
+    time2: nn::Linear,
+    text_proj: Option<nn::Linear>,
+    mem_proj: Option<nn::Linear>,
+    null_token: Option<Tensor>,
+    layers: Vec<Layer>,
+    ln_out: nn::LayerNorm,
+    out_proj: nn::Linear,
+    len1: nn::Linear,
+    len2: nn::Linear,
+}
+
+impl MotionModel {
+    pub fn new(p: &nn::Path, cfg: &ModelConfig, dims: Dims) -> Self {
+        let d = cfg.d_model;
+        let k = cfg.frames_per_token;
+        let tc = cfg.text_conditioning;
+        MotionModel {
+            in_proj: nn::linear(p / "in_proj", dims.features * k, d, Default::default()),
+            time1: nn::linear(p / "time1", d, d, Default::default()),
+            time2: nn::linear(p / "time2", d, d, Default::default()),
+            text_proj: tc
+                .pooled()
+                .then(|| nn::linear(p / "text_proj", dims.text, d, Default::default())),
+            mem_proj: tc
+                .tokens()
+                .then(|| nn::linear(p / "mem_proj", dims.text, d, Default::default())),
+            null_token: tc
+                .tokens()
+                .then(|| p.randn("null_token", &[1, 1, d], 0.0, 0.02)),
+            layers: (0..cfg.layers)
+                .map(|i| Layer::new(p / "layers" / i, cfg))
+                .collect(),
+            ln_out: nn::layer_norm(p / "ln_out", vec![d], Default::default()),
+            out_proj: nn::linear(p / "out_proj", d, dims.features * k, Default::default()),
+            len1: nn::linear(p / "len1", dims.text, 128, Default::default()),
+            len2: nn::linear(p / "len2", 128, 1, Default::default()),
+            cfg: cfg.clone(),
+            dims,
+        }
+    }
+
+    /// `x_t [B, T, F]` (T a multiple of `frames_per_token`), `t [B]` int64 timesteps,
+    /// `mask [B, T]` bool (true = real frame) → `x0_hat [B, T, F]`. Padded frames of the
+    /// output are meaningless; losses mask them.
+    pub fn forward_t(
+        &self,
+        x_t: &Tensor,
+        t: &Tensor,
+        cond: &Cond,
+        mask: &Tensor,
+        train: bool,
+    ) -> Tensor {
+        let (b, frames, f) = x_t.size3().expect("x_t is [B, T, F]");
+        let k = self.cfg.frames_per_token;
+        let n = frames / k;
+        let d = self.cfg.d_model;
+        let dev = x_t.device();
+        let x = self.in_proj.forward(&x_t.reshape([b, n, f * k]));
+        let mut c = self
+            .time2
+            .forward(&self.time1.forward(&sinusoid(t, d)).silu());
+        if let Some(tp) = &self.text_proj {
+            c += tp.forward(cond.pooled) * cond.keep.unsqueeze(1);
+        }
+        let pos = sinusoid(&Tensor::arange(n + 1, (Kind::Int64, dev)), d).unsqueeze(0);
+        let mut h = Tensor::cat(&[c.unsqueeze(1), x], 1) + pos;
+        let token_keep = mask.view([b, n, k]).any_dim(2, false);
+        let keep = Tensor::cat(&[Tensor::ones([b, 1], (Kind::Bool, dev)), token_keep], 1);
+        let memory = match (&self.mem_proj, &self.null_token, cond.tokens) {
+            (Some(mp), Some(null), Some((tok, tok_mask))) => {
+                let m = mp.forward(tok) * cond.keep.view([b, 1, 1]);
+                let m = Tensor::cat(&[null.expand([b, 1, d], false), m], 1);
+                let kept = tok_mask.logical_and(&cond.keep.gt(0.5).unsqueeze(1));
+                let mk = Tensor::cat(&[Tensor::ones([b, 1], (Kind::Bool, dev)), kept], 1);
+                Some((m, mk))
+            }
+            _ => None,
+        };
+        for layer in &self.layers {
+            h = layer.forward_t(&h, &keep, memory.as_ref().map(|(m, k)| (m, k)), train);
+        }
+        let out = self
+            .out_proj
+            .forward(&self.ln_out.forward(&h.narrow(1, 1, n)));
+        out.reshape([b, frames, f])
+    }
+
+    /// `[B, Dt]` pooled text → `[B]` predicted ln(frames) − [`LOG_FRAMES_OFFSET`].
+    pub fn length_t(&self, pooled: &Tensor) -> Tensor {
+        self.len2
+            .forward(&self.len1.forward(pooled).silu())
+            .squeeze_dim(1)
+    }
+
+    /// Frames predicted for each text, clamped to `[k, max_frames]`.
+    pub fn predict_frames(&self, pooled: &Tensor) -> Vec<i64> {
+        let k = self.cfg.frames_per_token;
+        let v = tch::no_grad(|| (self.length_t(pooled) + LOG_FRAMES_OFFSET).exp());
+        Vec::<f64>::try_from(v.to_kind(Kind::Double).to_device(tch::Device::Cpu))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| ((f / k as f64).round() as i64 * k).clamp(k, self.cfg.max_frames))
+            .collect()
+    }
+
+    pub fn is_regression(&self) -> bool {
+        self.cfg.kind == ModelKind::Regression
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TextConditioning;
+    use tch::Device;
+
+    fn build(tc: TextConditioning) -> (nn::VarStore, MotionModel) {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let cfg = ModelConfig {
+            layers: 2,
+            d_model: 32,
+            heads: 4,
+            ff: 64,
+            text_conditioning: tc,
+            ..Default::default()
+        };
+        let m = MotionModel::new(
+            &vs.root(),
+            &cfg,
+            Dims {
+                features: 5,
+                text: 8,
+            },
+        );
+        (vs, m)
+    }
+
+    #[test]
+    fn shapes_and_padding_do_not_leak() {
+        for tc in [
+            TextConditioning::Pooled,
+            TextConditioning::Tokens,
+            TextConditioning::Both,
+        ] {
+            let (_vs, m) = build(tc);
+            let x = Tensor::randn([2, 8, 5], (Kind::Float, Device::Cpu));
+            let t = Tensor::from_slice(&[3i64, 500]);
+            let pooled = Tensor::randn([2, 8], (Kind::Float, Device::Cpu));
+            let tok = Tensor::randn([2, 3, 8], (Kind::Float, Device::Cpu));
+            let tok_mask = Tensor::from_slice(&[true, true, true, true, false, false]).view([2, 3]);
+            let keep = Tensor::from_slice(&[1f32, 0.0]);
+            let cond = Cond {
+                pooled: &pooled,
+                tokens: Some((&tok, &tok_mask)),
+                keep: &keep,
+            };
+            let mut mask = vec![true; 16];
+            for v in &mut mask[12..] {
+                *v = false; // sample 1 has 4 real frames
+            }
+            let mask = Tensor::from_slice(&mask).view([2, 8]);
+            let y = m.forward_t(&x, &t, &cond, &mask, false);
+            assert_eq!(y.size(), vec![2, 8, 5]);
+            // Changing padded frames of sample 1 changes none of its real outputs.
+            let x2 = x.copy();
+            let _ = x2.get(1).narrow(0, 4, 4).fill_(1000.0);
+            let y2 = m.forward_t(&x2, &t, &cond, &mask, false);
+            let diff = (y.get(1).narrow(0, 0, 4) - y2.get(1).narrow(0, 0, 4))
+                .abs()
+                .max();
+            assert!(
+                diff.double_value(&[]) < 1e-5,
+                "{tc:?}: padding leaked: {diff}"
+            );
+        }
+    }
+
+    #[test]
+    fn dropped_text_is_ignored() {
+        let (_vs, m) = build(TextConditioning::Both);
+        let x = Tensor::randn([1, 4, 5], (Kind::Float, Device::Cpu));
+        let t = Tensor::from_slice(&[10i64]);
+        let mask = Tensor::ones([1, 4], (Kind::Bool, Device::Cpu));
+        let keep = Tensor::from_slice(&[0f32]);
+        let tok_mask = Tensor::ones([1, 2], (Kind::Bool, Device::Cpu));
+        let run = |p: &Tensor, tok: &Tensor| {
+            let cond = Cond {
+                pooled: p,
+                tokens: Some((tok, &tok_mask)),
+                keep: &keep,
+            };
+            m.forward_t(&x, &t, &cond, &mask, false)
+        };
+        let a = run(
+            &Tensor::zeros([1, 8], (Kind::Float, Device::Cpu)),
+            &Tensor::zeros([1, 2, 8], (Kind::Float, Device::Cpu)),
+        );
+        let b = run(
+            &Tensor::ones([1, 8], (Kind::Float, Device::Cpu)),
+            &Tensor::ones([1, 2, 8], (Kind::Float, Device::Cpu)),
+        );
+        assert!((a - b).abs().max().double_value(&[]) < 1e-6);
+    }
+}

@@ -1,0 +1,587 @@
+//! The training loop: AdamW (our own, so its state is saved and restored exactly),
+//! warm-up + cosine learning rate, gradient clipping, checkpoints into the stage's
+//! scratch folder, and a resume that continues bit-identically: every step's
+//! randomness (batch order, crops, timesteps, noise, dropout, text dropout) is a
+//! function of (seed, step) alone.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::checkpoint::{self, ModelCard};
+use crate::config::{ModelConfig, TrainConfig};
+use crate::data::{derive_seed, epoch_batches, masked_mse, Batch, Dataset, Rng};
+use crate::diffusion::Schedule;
+use crate::model::{Cond, Dims, MotionModel, LOG_FRAMES_OFFSET};
+
+/// One row of `train_log.parquet`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogRow {
+    pub step: u64,
+    pub loss: f64,
+    pub reconstruction: f64,
+    pub velocity: f64,
+    pub root: f64,
+    pub length: f64,
+    pub lr: f64,
+    pub grad_norm: f64,
+    pub samples_per_s: f64,
+    pub wall_s: f64,
+    /// Where the step's time went (s): batch assembly, forward + loss, backward,
+    /// clipping + optimizer.
+    pub data_s: f64,
+    pub forward_s: f64,
+    pub backward_s: f64,
+    pub optimizer_s: f64,
+    pub val_loss: Option<f64>,
+}
+
+/// Validation numbers (normalised feature units, masked).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Validation {
+    /// x0 reconstruction over a fixed grid of diffusion timesteps.
+    pub loss: f64,
+    /// From pure noise (t = T − 1): the motion from the text alone.
+    pub loss_from_noise: f64,
+    /// The trivial predictor: the mean pose (zero in normalised units).
+    pub loss_mean_pose: f64,
+    pub pairs: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ResumeState {
+    step: u64,
+    fingerprint: String,
+    wall_s: f64,
+    log: Vec<LogRow>,
+}
+
+pub struct Trainer<'a> {
+    pub data: &'a Dataset,
+    pub cfg: ModelConfig,
+    pub tcfg: TrainConfig,
+    pub device: Device,
+    pub vs: nn::VarStore,
+    pub model: MotionModel,
+    sched: Schedule,
+    params: Vec<(String, Tensor)>,
+    adam_m: Vec<Tensor>,
+    adam_v: Vec<Tensor>,
+    /// Mean and std of the two planar velocity features (m/s), for the root loss.
+    vel_mean: Tensor,
+    vel_std: Tensor,
+    pub log: Vec<LogRow>,
+    pub step: u64,
+    wall_before: f64,
+}
+
+/// What a finished run reports.
+pub struct Outcome {
+    pub steps: u64,
+    pub validation: Option<Validation>,
+    pub final_train_loss: f64,
+    pub samples_per_s: f64,
+    pub wall_s: f64,
+    pub resumed_from: Option<u64>,
+}
+
+impl<'a> Trainer<'a> {
+    pub fn new(data: &'a Dataset, cfg: ModelConfig, tcfg: TrainConfig, device: Device) -> Self {
+        tch::manual_seed(derive_seed(tcfg.seed, 0, 0) as i64);
+        let vs = nn::VarStore::new(device);
+        let dims = Dims {
+            features: pipe_motion::features::N_FEATURES as i64,
+            text: data.text_dim as i64,
+        };
+        let model = MotionModel::new(&vs.root(), &cfg, dims);
+        let params = checkpoint::named(&vs);
+        let zeros = |p: &Tensor| Tensor::zeros_like(p);
+        let adam_m = params.iter().map(|(_, p)| zeros(p)).collect();
+        let adam_v = params.iter().map(|(_, p)| zeros(p)).collect();
+        let s = &data.norm.stats;
+        let f = |v: &[f64]| Tensor::from_slice(&[v[1] as f32, v[2] as f32]).to_device(device);
+        Trainer {
+            sched: Schedule::cosine(cfg.diffusion_steps, device),
+            vel_mean: f(&s.mean),
+            vel_std: f(&s.std),
+            data,
+            cfg,
+            tcfg,
+            device,
+            vs,
+            model,
+            params,
+            adam_m,
+            adam_v,
+            log: Vec::new(),
+            step: 0,
+            wall_before: 0.0,
+        }
+    }
+
+    pub fn parameter_count(&self) -> i64 {
+        self.params.iter().map(|(_, p)| p.numel() as i64).sum()
+    }
+
+    /// What a checkpoint must match to be resumed: configs, data and model dims.
+    fn fingerprint(&self) -> String {
+        let mut h = blake3::Hasher::new();
+        h.update(
+            serde_json::to_string(&(&self.cfg, &self.tcfg))
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        h.update(self.data.text_dim.to_le_bytes().as_slice());
+        h.update(self.data.motions.len().to_le_bytes().as_slice());
+        h.update(self.data.sentences.len().to_le_bytes().as_slice());
+        h.finalize().to_hex().to_string()
+    }
+
+    pub fn lr_at(&self, step: u64) -> f64 {
+        let t = &self.tcfg;
+        if step < t.warmup_steps {
+            return t.lr * (step + 1) as f64 / t.warmup_steps as f64;
+        }
+        let span = (t.steps.saturating_sub(t.warmup_steps)).max(1) as f64;
+        let p = ((step - t.warmup_steps) as f64 / span).min(1.0);
+        let min = t.lr * t.min_lr_ratio;
+        min + (t.lr - min) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
+    }
+
+    /// Per-sample loss terms `[B]` for one batch with the given timesteps, noise and
+    /// text-keep mask.
+    fn terms(
+        &self,
+        b: &Batch,
+        t: &Tensor,
+        noise: &Tensor,
+        keep: &Tensor,
+        train: bool,
+    ) -> [Tensor; 4] {
+        let mask_f = b.mask.to_kind(Kind::Float).unsqueeze(2);
+        let (x_in, t_in) = if self.model.is_regression() {
+            (Tensor::zeros_like(&b.x0), Tensor::zeros_like(t))
+        } else {
+            (
+                self.sched.q_sample(&b.x0, t, noise) * &mask_f,
+                t.shallow_clone(),
+            )
+        };
+        let cond = Cond {
+            pooled: &b.pooled,
+            tokens: b.tokens.as_ref().map(|(a, m)| (a, m)),
+            keep,
+        };
+        let pred = tch::autocast(self.tcfg.autocast && self.device.is_cuda(), || {
+            self.model.forward_t(&x_in, &t_in, &cond, &b.mask, train)
+        })
+        .to_kind(Kind::Float);
+        let rec = masked_mse(&pred, &b.x0, &b.mask);
+        let n = b.x0.size()[1];
+        let pair = b
+            .mask
+            .narrow(1, 1, n - 1)
+            .logical_and(&b.mask.narrow(1, 0, n - 1));
+        let diff = |x: &Tensor| x.narrow(1, 1, n - 1) - x.narrow(1, 0, n - 1);
+        let vel = masked_mse(&diff(&pred), &diff(&b.x0), &pair);
+        // Planar displacement in the body frame (m), integrated over real frames.
+        let fps = self.data.norm.fps;
+        let disp = |x: &Tensor| {
+            ((x.narrow(2, 1, 2) * &self.vel_std + &self.vel_mean) * &mask_f / fps)
+                .cumsum(1, Kind::Float)
+        };
+        let root = masked_mse(&disp(&pred), &disp(&b.x0), &b.mask);
+        let target = b.frames.log() - LOG_FRAMES_OFFSET;
+        let len = (self.model.length_t(&b.pooled) - target).square();
+        [rec, vel, root, len]
+    }
+
+    fn weighted(&self, terms: &[Tensor; 4]) -> Tensor {
+        let t = &self.tcfg;
+        terms[0].mean(Kind::Float)
+            + terms[1].mean(Kind::Float) * t.velocity_weight
+            + terms[2].mean(Kind::Float) * t.root_weight
+            + terms[3].mean(Kind::Float) * t.length_weight
+    }
+
+    /// One optimisation step on the batch of step `self.step`.
+    pub fn train_step(&mut self, pairs: &[(usize, usize)]) -> anyhow::Result<LogRow> {
+        let t0 = Instant::now();
+        let step = self.step;
+        let seed = self.tcfg.seed;
+        tch::manual_seed(derive_seed(seed, 2, step) as i64);
+        let mut rng = Rng::new(derive_seed(seed, 3, step));
+        let b = self.data.batch(
+            pairs,
+            self.cfg.max_frames as usize,
+            self.cfg.frames_per_token as usize,
+            &mut rng,
+            self.device,
+        );
+        let n = pairs.len() as i64;
+        let t_data = t0.elapsed().as_secs_f64();
+        let opts = (Kind::Float, self.device);
+        let t = Tensor::randint(self.sched.steps(), [n], (Kind::Int64, self.device));
+        let noise = Tensor::randn(b.x0.size(), opts);
+        let keep = Tensor::rand([n], opts)
+            .ge(self.tcfg.cond_drop)
+            .to_kind(Kind::Float);
+        let terms = self.terms(&b, &t, &noise, &keep, true);
+        let loss = self.weighted(&terms);
+        let loss_v = loss.double_value(&[]);
+        if !loss_v.is_finite() {
+            bail!("training diverged at step {step}: the loss is {loss_v}");
+        }
+        let t_fwd = t0.elapsed().as_secs_f64();
+        for (_, p) in &mut self.params {
+            p.zero_grad();
+        }
+        loss.backward();
+        let t_bwd = t0.elapsed().as_secs_f64();
+        let lr = self.lr_at(step);
+        let grad_norm = self.adamw(lr, step)?;
+        let secs = t0.elapsed().as_secs_f64();
+        let mean = |x: &Tensor| x.mean(Kind::Float).double_value(&[]);
+        let row = LogRow {
+            step: step + 1,
+            loss: loss_v,
+            reconstruction: mean(&terms[0]),
+            velocity: mean(&terms[1]),
+            root: mean(&terms[2]),
+            length: mean(&terms[3]),
+            lr,
+            grad_norm,
+            samples_per_s: n as f64 / secs.max(1e-9),
+            wall_s: secs,
+            data_s: t_data,
+            forward_s: t_fwd - t_data,
+            backward_s: t_bwd - t_fwd,
+            optimizer_s: secs - t_bwd,
+            val_loss: None,
+        };
+        self.step += 1;
+        Ok(row)
+    }
+
+    /// Clip the global gradient norm, then AdamW (decoupled weight decay on matrices).
+    /// Returns the norm before clipping.
+    fn adamw(&mut self, lr: f64, step: u64) -> anyhow::Result<f64> {
+        let t = &self.tcfg;
+        let grads: Vec<Tensor> = self.params.iter().map(|(_, p)| p.grad()).collect();
+        let sq: Vec<Tensor> = grads
+            .iter()
+            .filter(|g| g.defined())
+            .map(|g| g.square().sum(Kind::Float))
+            .collect();
+        let norm = Tensor::stack(&sq, 0)
+            .sum(Kind::Float)
+            .sqrt()
+            .double_value(&[]);
+        if !norm.is_finite() {
+            bail!("training diverged at step {step}: the gradient norm is {norm}");
+        }
+        let scale = if t.grad_clip > 0.0 && norm > t.grad_clip {
+            t.grad_clip / (norm + 1e-6)
+        } else {
+            1.0
+        };
+        let k = (step + 1) as i32;
+        let (b1, b2) = (t.beta1, t.beta2);
+        let c1 = 1.0 - b1.powi(k);
+        let c2 = 1.0 - b2.powi(k);
+        tch::no_grad(|| -> anyhow::Result<()> {
+            for (i, (_, p)) in self.params.iter_mut().enumerate() {
+                let g = &grads[i];
+                if !g.defined() {
+                    continue;
+                }
+                let g = g * scale;
+                if t.weight_decay > 0.0 && p.dim() >= 2 {
+                    let _ = p.f_mul_scalar_(1.0 - lr * t.weight_decay)?;
+                }
+                let m = &mut self.adam_m[i];
+                let _ = m.f_mul_scalar_(b1)?;
+                let _ = m.f_add_(&(&g * (1.0 - b1)))?;
+                let v = &mut self.adam_v[i];
+                let _ = v.f_mul_scalar_(b2)?;
+                let _ = v.f_add_(&(g.square() * (1.0 - b2)))?;
+                let denom = (&*v / c2).sqrt() + 1e-8;
+                let upd = (&*m / c1) / denom * lr;
+                let _ = p.f_sub_(&upd)?;
+            }
+            Ok(())
+        })?;
+        Ok(norm)
+    }
+
+    /// Validation over every pair of `split` with fixed timesteps and noise.
+    pub fn validate(&self, split: &str) -> Option<Validation> {
+        let pairs = self.data.split(split);
+        if pairs.is_empty() {
+            return None;
+        }
+        let bs = self.tcfg.batch_size as usize;
+        let steps = self.sched.steps();
+        let (mut sum, mut sum_noise, mut sum_mean) = (0.0, 0.0, 0.0);
+        tch::no_grad(|| {
+            for (ci, chunk) in pairs.chunks(bs).enumerate() {
+                tch::manual_seed(derive_seed(self.tcfg.seed, 4, ci as u64) as i64);
+                let mut rng = Rng::new(derive_seed(self.tcfg.seed, 5, ci as u64));
+                let b = self.data.batch(
+                    chunk,
+                    self.cfg.max_frames as usize,
+                    self.cfg.frames_per_token as usize,
+                    &mut rng,
+                    self.device,
+                );
+                let n = chunk.len() as i64;
+                let grid: Vec<i64> = (0..n)
+                    .map(|i| ((ci as i64 * bs as i64 + i) * 7919 + 17) % steps)
+                    .collect();
+                let t = Tensor::from_slice(&grid).to_device(self.device);
+                let noise = Tensor::randn(b.x0.size(), (Kind::Float, self.device));
+                let keep = Tensor::ones([n], (Kind::Float, self.device));
+                let total = |x: &Tensor| x.sum(Kind::Float).double_value(&[]);
+                sum += total(&self.terms(&b, &t, &noise, &keep, false)[0]);
+                let t_max = Tensor::full([n], steps - 1, (Kind::Int64, self.device));
+                sum_noise += total(&self.terms(&b, &t_max, &noise, &keep, false)[0]);
+                sum_mean += total(&masked_mse(&Tensor::zeros_like(&b.x0), &b.x0, &b.mask));
+            }
+        });
+        let n = pairs.len() as f64;
+        Some(Validation {
+            loss: sum / n,
+            loss_from_noise: sum_noise / n,
+            loss_mean_pose: sum_mean / n,
+            pairs: pairs.len(),
+        })
+    }
+
+    fn checkpoint_dir(scratch: &Path, step: u64) -> PathBuf {
+        scratch.join(format!("ckpt-{step:09}"))
+    }
+
+    /// Save params + optimizer state + log into `scratch/ckpt-STEP`, atomically, and
+    /// remove older checkpoints.
+    pub fn save(&self, scratch: &Path, wall_s: f64) -> anyhow::Result<()> {
+        let dir = Self::checkpoint_dir(scratch, self.step);
+        let tmp = scratch.join(format!(".tmp-ckpt-{}", self.step));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut all = Vec::new();
+        for (i, (name, p)) in self.params.iter().enumerate() {
+            all.push((format!("param.{name}"), p.shallow_clone()));
+            all.push((format!("adam_m.{name}"), self.adam_m[i].shallow_clone()));
+            all.push((format!("adam_v.{name}"), self.adam_v[i].shallow_clone()));
+        }
+        checkpoint::write_tensors(&tmp.join("state.safetensors"), &all)?;
+        let state = ResumeState {
+            step: self.step,
+            fingerprint: self.fingerprint(),
+            wall_s,
+            log: self.log.clone(),
+        };
+        std::fs::write(tmp.join("state.json"), serde_json::to_vec(&state)?)?;
+        if let Ok(f) = std::fs::File::open(tmp.join("state.safetensors")) {
+            let _ = f.sync_all();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(&tmp, &dir).with_context(|| format!("publishing {}", dir.display()))?;
+        for old in list_checkpoints(scratch)? {
+            if old.0 < self.step {
+                let _ = std::fs::remove_dir_all(&old.1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Resume from the newest complete checkpoint in `scratch`, if any.
+    pub fn resume(&mut self, scratch: &Path) -> anyhow::Result<Option<u64>> {
+        let Some((step, dir)) = list_checkpoints(scratch)?.into_iter().last() else {
+            return Ok(None);
+        };
+        let sj = dir.join("state.json");
+        let state: ResumeState = serde_json::from_slice(
+            &std::fs::read(&sj).with_context(|| format!("reading {}", sj.display()))?,
+        )
+        .with_context(|| {
+            format!(
+                "{}: corrupt checkpoint state (delete {} to start over)",
+                sj.display(),
+                dir.display()
+            )
+        })?;
+        if state.step != step || state.fingerprint != self.fingerprint() {
+            bail!(
+                "{}: the checkpoint belongs to another configuration or data (delete {} to start over)",
+                sj.display(),
+                dir.display()
+            );
+        }
+        let file = dir.join("state.safetensors");
+        let tensors = checkpoint::read_tensors(&file).with_context(|| {
+            format!(
+                "corrupt checkpoint (delete {} to start over)",
+                dir.display()
+            )
+        })?;
+        checkpoint::fill(&self.vs, &tensors, &file, "param.")?;
+        for (i, (name, _)) in self.params.iter().enumerate() {
+            for (prefix, dst) in [
+                ("adam_m.", &mut self.adam_m[i]),
+                ("adam_v.", &mut self.adam_v[i]),
+            ] {
+                let key = format!("{prefix}{name}");
+                let src = tensors
+                    .get(&key)
+                    .with_context(|| format!("{}: no tensor `{key}`", file.display()))?;
+                if src.size() != dst.size() {
+                    bail!("{}: tensor `{key}` has the wrong shape", file.display());
+                }
+                tch::no_grad(|| dst.f_copy_(src))?;
+            }
+        }
+        self.step = state.step;
+        self.log = state.log;
+        self.wall_before = state.wall_s;
+        Ok(Some(step))
+    }
+
+    /// Train to `tcfg.steps`, resuming from and checkpointing into `scratch`.
+    /// `progress(step, total, message)` is called after every step.
+    pub fn run(
+        &mut self,
+        scratch: &Path,
+        progress: &mut dyn FnMut(u64, u64, &str),
+    ) -> anyhow::Result<Outcome> {
+        let resumed_from = self.resume(scratch)?;
+        let total = self.tcfg.steps;
+        let train = self.data.split("train").to_vec();
+        let bs = self.tcfg.batch_size as usize;
+        let per_epoch = train.len().div_ceil(bs) as u64;
+        let mut epoch_cache: Option<(u64, Vec<Batchlist>)> = None;
+        let t0 = Instant::now();
+        let mut rate = 0.0;
+        while self.step < total {
+            let epoch = self.step / per_epoch;
+            if epoch_cache.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                epoch_cache = Some((
+                    epoch,
+                    epoch_batches(self.data, &train, bs, self.tcfg.seed, epoch),
+                ));
+            }
+            let pairs = epoch_cache
+                .as_ref()
+                .and_then(|(_, b)| b.get((self.step % per_epoch) as usize))
+                .context("internal: the epoch has fewer batches than expected")?;
+            let mut row = match self.train_step(pairs) {
+                Ok(r) => r,
+                Err(e) => {
+                    let last = list_checkpoints(scratch)?.into_iter().last();
+                    return Err(match last {
+                        Some((s, d)) => e.context(format!(
+                            "the last good checkpoint (step {s}) is kept in {}",
+                            d.display()
+                        )),
+                        None => e,
+                    });
+                }
+            };
+            rate = if rate == 0.0 {
+                row.samples_per_s
+            } else {
+                0.9 * rate + 0.1 * row.samples_per_s
+            };
+            if self.step.is_multiple_of(self.tcfg.eval_every) || self.step == total {
+                row.val_loss = self.validate("val").map(|v| v.loss);
+            }
+            let eta = (total - self.step) as f64 * bs as f64 / rate.max(1e-9);
+            progress(
+                self.step,
+                total,
+                &format!(
+                    "loss {:.4} · {:.0} samples/s · ETA {}",
+                    row.loss,
+                    rate,
+                    fmt_secs(eta)
+                ),
+            );
+            self.log.push(row);
+            if self.step.is_multiple_of(self.tcfg.checkpoint_every) && self.step < total {
+                self.save(scratch, self.wall_before + t0.elapsed().as_secs_f64())?;
+            }
+        }
+        let tail: Vec<f64> = self.log.iter().rev().take(50).map(|r| r.loss).collect();
+        Ok(Outcome {
+            steps: self.step,
+            validation: self.validate("val"),
+            final_train_loss: tail.iter().sum::<f64>() / tail.len().max(1) as f64,
+            samples_per_s: rate,
+            wall_s: self.wall_before + t0.elapsed().as_secs_f64(),
+            resumed_from,
+        })
+    }
+
+    pub fn card(&self) -> ModelCard {
+        let n = &self.data.norm;
+        ModelCard {
+            format: checkpoint::FORMAT.into(),
+            model: self.cfg.clone(),
+            dims: self.model.dims,
+            fps: n.fps,
+            features_version: n.features_version,
+            features: n.features.clone(),
+            mean: n.stats.mean.clone(),
+            std: n.stats.std.clone(),
+            encoder: self.data.encoder.0.clone(),
+            encoder_digest: self.data.encoder.1.clone(),
+            steps: self.step,
+            seed: self.tcfg.seed,
+            libtorch: crate::device::LIBTORCH_VERSION.into(),
+        }
+    }
+
+    /// `model.safetensors` + `config.json` into `dir`.
+    pub fn export(&self, dir: &Path) -> anyhow::Result<()> {
+        checkpoint::write_tensors(&dir.join("model.safetensors"), &self.params)?;
+        std::fs::write(
+            dir.join("config.json"),
+            serde_json::to_vec_pretty(&self.card())?,
+        )?;
+        Ok(())
+    }
+}
+
+/// The (motion, sentence) pairs of one batch.
+type Batchlist = Vec<(usize, usize)>;
+
+fn list_checkpoints(scratch: &Path) -> anyhow::Result<Vec<(u64, PathBuf)>> {
+    let mut v = Vec::new();
+    let Ok(rd) = std::fs::read_dir(scratch) else {
+        return Ok(v);
+    };
+    for e in rd {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().to_string();
+        if let Some(s) = name
+            .strip_prefix("ckpt-")
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            v.push((s, e.path()));
+        }
+    }
+    v.sort();
+    Ok(v)
+}
+
+fn fmt_secs(s: f64) -> String {
+    let s = s.round() as u64;
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
