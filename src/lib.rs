@@ -11,6 +11,6 @@ pub mod exec;
 pub mod project;
 pub mod runs;
 pub mod spec;
-mod util;
+pub mod util;
 
 pub use error::{exit, Error, Result};

@@ -41,6 +41,37 @@ enum TopCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Generate motions from sentences with the trained model of the current config
+    /// (training it first if needed); prints the files it wrote
+    Generate {
+        #[arg(required = true, value_name = "PROMPT")]
+        prompts: Vec<String>,
+        /// Length of each motion in seconds, or `auto` (estimated from the text)
+        #[arg(long, value_name = "S|auto")]
+        seconds: Option<String>,
+        /// Motions per prompt (different seeds)
+        #[arg(long, value_name = "N")]
+        count: Option<usize>,
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
+        /// DDIM sampling steps (default: `generate.steps` of the config, else 50)
+        #[arg(long, value_name = "N")]
+        steps: Option<i64>,
+        /// Classifier-free guidance scale (default: `generate.guidance`, else 2.5)
+        #[arg(long, value_name = "G")]
+        guidance: Option<f64>,
+        /// Folder for the files (default: generated/<run id>/ in the project)
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+        /// The `motion.generate` stage whose model and encoder to use (default: the only one)
+        #[arg(long, value_name = "STAGE")]
+        stage: Option<String>,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Print a JSON summary on stdout
+        #[arg(long)]
+        json: bool,
+    },
     /// KIT-ML motion files: check what is wrong with them
     Kit {
         #[command(subcommand)]
@@ -147,6 +178,30 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             encoder,
             json,
         } => embed(&cli.global, &sentences, &encoder, json, out),
+        TopCommand::Generate {
+            prompts,
+            seconds,
+            count,
+            seed,
+            steps,
+            guidance,
+            out: dir,
+            stage,
+            config,
+            json,
+        } => {
+            let o = GenerateOptions {
+                prompts,
+                seconds,
+                count,
+                seed,
+                steps,
+                guidance,
+                dir,
+                stage,
+            };
+            generate(&cli.global, o, &config, json, out)
+        }
         TopCommand::Kit {
             command: KitCommand::Check { files },
         } => {
@@ -401,6 +456,157 @@ fn write_exp_parquet(path: &std::path::Path, t: &exp::ExpTable) -> anyhow::Resul
         .collect();
     pipe_tabular::write_parquet(path, &cols, &[("pipe.table".into(), "exp show".into())])
         .with_context(|| format!("failed to write {}", path.display()))
+}
+
+struct GenerateOptions {
+    prompts: Vec<String>,
+    seconds: Option<String>,
+    count: Option<usize>,
+    seed: Option<u64>,
+    steps: Option<i64>,
+    guidance: Option<f64>,
+    dir: Option<std::path::PathBuf>,
+    stage: Option<String>,
+}
+
+/// `pipe generate`: the config's `generate:` section with the command line on top;
+/// the model and encoder are the deps of the pipeline's `motion.generate` stage,
+/// computed through the DAG first (cached when unchanged).
+fn generate(
+    g: &GlobalArgs,
+    o: GenerateOptions,
+    config: &ConfigArgs,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    use pipe::spec::{Dep, KindRef};
+    use pipe_model::generate::{GenerateConfig, Seconds};
+    let kinds = kinds();
+    let project = Project::open(&g.dir, &choice(config)?, &kinds)?;
+    let section = project.config.get("generate").cloned();
+    let mut cfg: GenerateConfig = match section {
+        Some(v) => serde_json::from_value(v).map_err(|e| {
+            Error::Usage(format!("{}: generate: {e}", project.config.display_file()))
+        })?,
+        None => GenerateConfig::default(),
+    };
+    cfg.prompts = o.prompts;
+    cfg.seconds = match o.seconds.as_deref() {
+        Some(s) => s.parse::<Seconds>().map_err(Error::Usage)?,
+        None => Seconds::Auto,
+    };
+    cfg.count = o.count.unwrap_or(1);
+    cfg.seed = o.seed.unwrap_or(cfg.seed);
+    cfg.steps = o.steps.unwrap_or(cfg.steps);
+    cfg.guidance = o.guidance.unwrap_or(cfg.guidance);
+    cfg.check(None).map_err(Error::Usage)?;
+
+    let stages: Vec<&pipe::spec::Stage> = project
+        .pipeline
+        .stages
+        .iter()
+        .filter(|s| matches!(&s.kind, KindRef::Uses(k) if k == "motion.generate"))
+        .filter(|s| o.stage.as_ref().is_none_or(|n| *n == s.name))
+        .collect();
+    let [st] = stages.as_slice() else {
+        return Err(Error::Usage(match &o.stage {
+            Some(n) => format!("no `motion.generate` stage named `{n}` in pipeline.yaml"),
+            None if stages.is_empty() => "pipeline.yaml has no `motion.generate` stage (its deps name the model and the text encoder)".into(),
+            None => "pipeline.yaml has several `motion.generate` stages: choose one with --stage".into(),
+        })
+        .into());
+    };
+    // Compute what the generate stage reads (the trained model), through the DAG.
+    let producers: Vec<usize> = st.upstream().collect();
+    pipe::exec::install_signal_handler();
+    for &i in &producers {
+        let opts = run::RunOptions {
+            target: Some(project.pipeline.stages[i].name.clone()),
+            force: Vec::new(),
+            jobs: jobs(None)?,
+            quiet: true,
+            sweep: None,
+        };
+        let report = run::run(&project, &kinds, &opts)?;
+        if !report.ok {
+            run::print_report(&mut std::io::stderr(), &report, false)?;
+            return Ok(run_code(&report));
+        }
+    }
+    let mut deps = Vec::new();
+    for (written, d) in &st.deps {
+        deps.push(match d {
+            Dep::External(p) => project.root.join(p),
+            Dep::Stage { stage, out: name } => {
+                let up = &project.pipeline.stages[*stage].name;
+                let states = status::status(&project, &kinds, Some(up))?;
+                let key = states
+                    .into_iter()
+                    .find(|s| &s.name == up)
+                    .and_then(|s| s.key)
+                    .with_context(|| format!("`{written}` was not computed"))?;
+                project.store.entry_dir(up, &key).join(name)
+            }
+        });
+    }
+    let [weights, model_cfg, encoder] = deps.as_slice() else {
+        return Err(Error::Usage(format!(
+            "stage `{}` must have 3 deps (model.safetensors, config.json, encoder folder)",
+            st.name
+        ))
+        .into());
+    };
+    let lib = pipe_text::encoder::ort_library(&project.root)?;
+    let mut gen = pipe_model::generate::Generator::load(
+        weights,
+        model_cfg,
+        encoder,
+        &lib,
+        &cfg.device,
+        cfg.threads,
+    )?;
+    cfg.check(Some(&gen.card)).map_err(Error::Usage)?;
+    let dir = match &o.dir {
+        Some(d) if d.is_absolute() => d.clone(),
+        Some(d) => std::env::current_dir()?.join(d),
+        None => project
+            .root
+            .join("generated")
+            .join(pipe::util::new_run_id()),
+    };
+    let t0 = std::time::Instant::now();
+    let samples = pipe_model::generate::generate_into(&mut gen, &cfg, &dir)?;
+    let secs = t0.elapsed().as_secs_f64();
+    if json {
+        let v = serde_json::json!({
+            "dir": dir,
+            "seconds": secs,
+            "samples": samples.iter().map(|s| serde_json::json!({
+                "prompt": s.prompt, "sample": s.sample, "seed": s.seed, "frames": s.frames(),
+                "fps": s.fps, "files": s.files,
+            })).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        for s in &samples {
+            for f in &s.files {
+                writeln!(out, "{}", f.display())?;
+            }
+        }
+        writeln!(out, "{}", dir.join("generated.parquet").display())?;
+        if !g.quiet {
+            eprintln!(
+                "{} motions ({} prompts x {}, {} DDIM steps, guidance {}) in {secs:.2} s -> {}",
+                samples.len(),
+                cfg.prompts.len(),
+                cfg.count,
+                cfg.steps,
+                cfg.guidance,
+                dir.display()
+            );
+        }
+    }
+    Ok(exit::OK)
 }
 
 fn run_code(r: &run::RunReport) -> i32 {

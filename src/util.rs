@@ -24,7 +24,7 @@ pub(crate) fn format_utc(unix: f64) -> String {
 }
 
 /// A run id: sortable UTC time plus a few random hex digits.
-pub(crate) fn new_run_id() -> String {
+pub fn new_run_id() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();

@@ -7,79 +7,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{kill9, minilm, pairs, repo, run_python, wait_for, Project};
-
-const PIPELINE: &str = "config: c.yaml
-stages:
-  synth:
-    uses: kit.synth
-    params: [synth]
-    outs: [kit]
-  extract:
-    uses: kit.extract
-    deps: [synth/kit]
-    params: [extract]
-    outs: [motions.parquet, texts.parquet, rejects.parquet, metrics.json]
-  embed:
-    uses: text.embed
-    deps: [extract/texts.parquet, encoders/all-minilm-l6-v2]
-    params: [embed]
-    outs: [text_embeddings.parquet, metrics.json]
-  stats:
-    uses: motion.stats
-    deps: [extract/motions.parquet]
-    params: [stats]
-    outs: [norm.json, summary.parquet, by_sentences.parquet, joint_ranges.parquet, metrics.json]
-  train:
-    uses: motion.train
-    deps: [stats/norm.json, extract/motions.parquet, extract/texts.parquet, embed/text_embeddings.parquet]
-    params: [model, train]
-    outs: [model.safetensors, config.json, train_log.parquet, metrics.json]
-";
-
-/// A model small enough for seconds of CPU training.
-const TINY: &str = "synth:
-  count: 130
-extract:
-  fps: 20
-  split: {val: 0.2, test: 0.1, seed: 1}
-embed:
-  threads: 1
-  tokens: false
-stats:
-  std_floor: 0.001
-model:
-  kind: diffusion
-  text_conditioning: pooled
-  layers: 2
-  d_model: 128
-  heads: 4
-  ff: 256
-  dropout: 0.1
-  frames_per_token: 2
-  max_frames: 160
-  diffusion_steps: 100
-train:
-  steps: 300
-  batch_size: 16
-  lr: 0.002
-  warmup_steps: 20
-  threads: 1
-  device: cpu
-  checkpoint_every: 25
-  eval_every: 100
-";
-
-fn project(config: &str) -> Project {
-    let p = Project::new()
-        .file("pipeline.yaml", PIPELINE)
-        .file("c.yaml", config);
-    std::fs::create_dir_all(p.path().join("encoders")).expect("mkdir");
-    std::os::unix::fs::symlink(minilm(), p.path().join("encoders/all-minilm-l6-v2")).expect("link");
-    // ONNX Runtime's library is found through the project's venv, as for users.
-    std::os::unix::fs::symlink(repo().join(".venv"), p.path().join(".venv")).expect("link");
-    p
-}
+use common::{
+    kill9, minilm, motion_project as project, pairs, repo, run_python, wait_for, Project, TINY,
+};
 
 fn train_dir(p: &Project) -> PathBuf {
     let e = p.entries("train");
@@ -125,11 +55,11 @@ fn processes_in(dir: &Path) -> Vec<u32> {
 #[test]
 fn a_killed_training_resumes_to_bit_identical_weights() {
     let whole = project(TINY);
-    assert_eq!(whole.run(&["run", "-q"]).success().code(), 0);
+    assert_eq!(whole.run(&["run", "train", "-q"]).success().code(), 0);
     let reference = std::fs::read(train_dir(&whole).join("model.safetensors")).expect("weights");
 
     let p = project(TINY);
-    let mut child = p.spawn(&["run", "-q"]);
+    let mut child = p.spawn(&["run", "train", "-q"]);
     wait_for(300.0, "a checkpoint at step 75 or later", || {
         checkpoint(&p).is_some_and(|(s, _)| s >= 75)
     });
@@ -148,7 +78,7 @@ fn a_killed_training_resumes_to_bit_identical_weights() {
     let state = ckpt.join("state.safetensors");
     let good = std::fs::read(&state).expect("state");
     std::fs::write(&state, &good[..good.len() / 2]).expect("truncate");
-    let bad = p.run(&["run", "-q"]);
+    let bad = p.run(&["run", "train", "-q"]);
     assert_eq!(bad.code(), 1, "{}", bad.stderr());
     assert!(
         bad.stderr().contains("state.safetensors") && bad.stderr().contains("corrupt checkpoint"),
@@ -157,7 +87,7 @@ fn a_killed_training_resumes_to_bit_identical_weights() {
     );
     std::fs::write(&state, &good).expect("restore");
 
-    p.run(&["run", "-q"]).success();
+    p.run(&["run", "train", "-q"]).success();
     let log = std::fs::read_dir(p.path().join("artifacts/.logs"))
         .expect("logs")
         .flatten()
@@ -194,7 +124,10 @@ fn training_beats_the_mean_pose_and_reruns_only_what_its_inputs_feed() {
     let p = project(TINY);
     let all = ["synth", "extract", "embed", "stats", "train"];
     let ran: Vec<(&str, &str)> = all.iter().map(|s| (*s, "ran")).collect();
-    assert_eq!(p.statuses(&["--set", "train.steps=600"]), pairs(&ran));
+    assert_eq!(
+        p.statuses(&["train", "--set", "train.steps=600"]),
+        pairs(&ran)
+    );
     let m = metrics(&train_dir(&p));
     let (val, noise, mean) = (
         m["val_loss"].as_f64().expect("val_loss"),
@@ -225,13 +158,25 @@ print("ok")
         "ok"
     );
 
-    let lr = p.statuses(&["--set", "train.lr=0.002", "--set", "train.steps=20"]);
+    let lr = p.statuses(&[
+        "train",
+        "--set",
+        "train.lr=0.002",
+        "--set",
+        "train.steps=20",
+    ]);
     let want: Vec<(&str, &str)> = all
         .iter()
         .map(|s| (*s, if *s == "train" { "ran" } else { "cached" }))
         .collect();
     assert_eq!(lr, pairs(&want));
-    let emb = p.statuses(&["--set", "embed.tokens=true", "--set", "train.steps=20"]);
+    let emb = p.statuses(&[
+        "train",
+        "--set",
+        "embed.tokens=true",
+        "--set",
+        "train.steps=20",
+    ]);
     let want: Vec<(&str, &str)> = all
         .iter()
         .map(|s| {
@@ -291,4 +236,42 @@ fn bad_model_and_train_configs_name_the_key() {
         "{}",
         out.stderr()
     );
+}
+
+#[test]
+fn the_kit_ml_example_runs_on_real_kit_data() {
+    // examples/kit-ml as a user sets it up, with the real KIT-ML motion 00001 in
+    // data/kit as its dataset; the MDM-sized model takes two CPU steps.
+    let p = Project::new().file(
+        "pipeline.yaml",
+        &std::fs::read_to_string(repo().join("examples/kit-ml/pipeline.yaml")).expect("example"),
+    );
+    std::fs::create_dir_all(p.path().join("encoders")).expect("mkdir");
+    let link = |from: PathBuf, to: &str| {
+        std::os::unix::fs::symlink(from, p.path().join(to)).expect("link")
+    };
+    link(repo().join("configs"), "configs");
+    link(minilm(), "encoders/all-minilm-l6-v2");
+    link(repo().join(".venv"), ".venv");
+    link(repo().join("data/kit"), "KIT-ML");
+    let sets = [
+        "train.steps=2",
+        "train.device=cpu",
+        "train.threads=2",
+        "train.warmup_steps=1",
+    ];
+    let mut args = vec!["train"];
+    for s in &sets {
+        args.extend(["--set", s]);
+    }
+    let st = p.statuses(&args);
+    assert_eq!(st.len(), 4, "{st:?}");
+    let m = metrics(&train_dir(&p));
+    assert_eq!(m["steps"], 2);
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(train_dir(&p).join("config.json")).expect("card"))
+            .expect("json");
+    assert_eq!(card["model"]["layers"], 8);
+    assert_eq!(card["model"]["d_model"], 512);
+    assert!(m["parameters"].as_i64().unwrap_or(0) > 15_000_000, "{m}");
 }

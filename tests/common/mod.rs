@@ -277,3 +277,102 @@ pub fn clip_tiny() -> PathBuf {
     );
     p
 }
+
+// A project with the whole motion pipeline (synthetic data → ... → generate,
+// evaluate) and a model small enough for seconds of CPU training.
+
+pub const MOTION_PIPELINE: &str = "config: c.yaml
+stages:
+  synth:
+    uses: kit.synth
+    params: [synth]
+    outs: [kit]
+  extract:
+    uses: kit.extract
+    deps: [synth/kit]
+    params: [extract]
+    outs: [motions.parquet, texts.parquet, rejects.parquet, metrics.json]
+  embed:
+    uses: text.embed
+    deps: [extract/texts.parquet, encoders/all-minilm-l6-v2]
+    params: [embed]
+    outs: [text_embeddings.parquet, metrics.json]
+  stats:
+    uses: motion.stats
+    deps: [extract/motions.parquet]
+    params: [stats]
+    outs: [norm.json, summary.parquet, by_sentences.parquet, joint_ranges.parquet, metrics.json]
+  train:
+    uses: motion.train
+    deps: [stats/norm.json, extract/motions.parquet, extract/texts.parquet, embed/text_embeddings.parquet]
+    params: [model, train]
+    outs: [model.safetensors, config.json, train_log.parquet, metrics.json]
+  generate:
+    uses: motion.generate
+    deps: [train/model.safetensors, train/config.json, encoders/all-minilm-l6-v2]
+    params: [generate]
+    outs: [samples, generated.parquet]
+  evaluate:
+    uses: motion.evaluate
+    deps: [synth/kit, extract/motions.parquet, extract/texts.parquet, train/model.safetensors, train/config.json, encoders/all-minilm-l6-v2]
+    params: [evaluate]
+    outs: [metrics.json, metrics.parquet, samples.parquet]
+";
+
+/// A model small enough for seconds of CPU training.
+pub const TINY: &str = "synth:
+  count: 130
+extract:
+  fps: 20
+  split: {val: 0.2, test: 0.1, seed: 1}
+embed:
+  threads: 1
+  tokens: false
+stats:
+  std_floor: 0.001
+model:
+  kind: diffusion
+  text_conditioning: pooled
+  layers: 2
+  d_model: 128
+  heads: 4
+  ff: 256
+  dropout: 0.1
+  frames_per_token: 2
+  max_frames: 160
+  diffusion_steps: 100
+train:
+  steps: 300
+  batch_size: 16
+  lr: 0.002
+  warmup_steps: 20
+  threads: 1
+  device: cpu
+  checkpoint_every: 25
+  eval_every: 100
+generate:
+  prompts: [a person walks forward, someone waves with the left hand]
+  seconds: 3
+  count: 2
+  seed: 0
+  steps: 10
+  guidance: 2.5
+  threads: 1
+evaluate:
+  sentences_per_action: 2
+  seeds: 2
+  steps: 10
+  guidance: 2.5
+  threads: 1
+";
+
+pub fn motion_project(config: &str) -> Project {
+    let p = Project::new()
+        .file("pipeline.yaml", MOTION_PIPELINE)
+        .file("c.yaml", config);
+    std::fs::create_dir_all(p.path().join("encoders")).expect("mkdir");
+    std::os::unix::fs::symlink(minilm(), p.path().join("encoders/all-minilm-l6-v2")).expect("link");
+    // ONNX Runtime's library is found through the project's venv, as for users.
+    std::os::unix::fs::symlink(repo().join(".venv"), p.path().join(".venv")).expect("link");
+    p
+}

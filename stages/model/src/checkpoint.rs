@@ -86,9 +86,21 @@ pub fn read_tensors(file: &Path) -> anyhow::Result<BTreeMap<String, Tensor>> {
 
 /// Rebuild the model of the checkpoint folder `dir` on `device`.
 pub fn load(dir: &Path, device: Device) -> anyhow::Result<(nn::VarStore, MotionModel, ModelCard)> {
-    let cfg_path = dir.join("config.json");
+    load_files(
+        &dir.join("model.safetensors"),
+        &dir.join("config.json"),
+        device,
+    )
+}
+
+/// Rebuild the model from its weights and `config.json`.
+pub fn load_files(
+    weights: &Path,
+    cfg_path: &Path,
+    device: Device,
+) -> anyhow::Result<(nn::VarStore, MotionModel, ModelCard)> {
     let text =
-        std::fs::read(&cfg_path).with_context(|| format!("reading {}", cfg_path.display()))?;
+        std::fs::read(cfg_path).with_context(|| format!("reading {}", cfg_path.display()))?;
     let card: ModelCard = serde_json::from_slice(&text)
         .with_context(|| format!("{}: not a model config", cfg_path.display()))?;
     if card.format != FORMAT {
@@ -103,8 +115,7 @@ pub fn load(dir: &Path, device: Device) -> anyhow::Result<(nn::VarStore, MotionM
         .map_err(|e| anyhow::anyhow!("{}: {e}", cfg_path.display()))?;
     let vs = nn::VarStore::new(device);
     let model = MotionModel::new(&vs.root(), &card.model, card.dims);
-    let weights = dir.join("model.safetensors");
-    fill(&vs, &read_tensors(&weights)?, &weights, "")?;
+    fill(&vs, &read_tensors(weights)?, weights, "")?;
     Ok((vs, model, card))
 }
 

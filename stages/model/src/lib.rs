@@ -6,10 +6,14 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod criteria;
 pub mod data;
 pub mod device;
 pub mod diffusion;
+pub mod evaluate;
+pub mod generate;
 pub mod model;
+pub mod sample;
 pub mod train;
 
 use std::collections::BTreeMap;
@@ -165,6 +169,123 @@ impl StageKind for TrainStage {
     }
 }
 
+/// `motion.generate`: deps `[model.safetensors, config.json, encoder folder]`,
+/// params `[generate]`, outs `[samples, generated.parquet]`.
+pub struct GenerateStage;
+
+impl StageKind for GenerateStage {
+    fn name(&self) -> &'static str {
+        "motion.generate"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn environment(&self, project_dir: &Path) -> BTreeMap<String, String> {
+        let mut env = TrainStage.environment(project_dir);
+        let ort = pipe_text::encoder::ort_library(project_dir)
+            .map(|l| pipe_text::encoder::ort_version(&l))
+            .unwrap_or_else(|_| "not found".into());
+        env.insert("onnxruntime".into(), ort);
+        env
+    }
+    fn validate_params(&self, params: &BTreeMap<String, serde_json::Value>) -> Result<(), String> {
+        let g = generate::GenerateConfig::from_params(params)?;
+        if g.prompts.is_empty() {
+            return Err("generate.prompts: list at least one prompt".into());
+        }
+        Ok(())
+    }
+    fn run(&self, ctx: &StageContext) -> anyhow::Result<()> {
+        let cfg = generate::GenerateConfig::from_params(&ctx.spec().params)
+            .map_err(anyhow::Error::msg)?;
+        let lib = pipe_text::encoder::ort_library(&ctx.spec().project_dir)?;
+        let mut g = generate::Generator::load(
+            ctx.dep(0)?,
+            ctx.dep(1)?,
+            ctx.dep(2)?,
+            &lib,
+            &cfg.device,
+            cfg.threads,
+        )?;
+        let t0 = std::time::Instant::now();
+        let mut samples = g.generate(&cfg)?;
+        let secs = t0.elapsed().as_secs_f64();
+        generate::write_files(
+            &mut samples,
+            &ctx.out("samples"),
+            &ctx.out("generated.parquet"),
+            &cfg,
+            cfg.height_m,
+        )?;
+        eprintln!(
+            "generated {} motions ({} prompts x {}) in {secs:.2} s: {} DDIM steps, guidance {}",
+            samples.len(),
+            cfg.prompts.len(),
+            cfg.count,
+            cfg.steps,
+            cfg.guidance
+        );
+        Ok(())
+    }
+}
+
+/// `motion.evaluate`: deps `[synth kit folder, motions.parquet, texts.parquet,
+/// model.safetensors, config.json, encoder folder]`, params `[evaluate]`, outs
+/// `[metrics.json, metrics.parquet, samples.parquet]`.
+pub struct EvaluateStage;
+
+impl StageKind for EvaluateStage {
+    fn name(&self) -> &'static str {
+        "motion.evaluate"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn environment(&self, project_dir: &Path) -> BTreeMap<String, String> {
+        GenerateStage.environment(project_dir)
+    }
+    fn validate_params(&self, params: &BTreeMap<String, serde_json::Value>) -> Result<(), String> {
+        evaluate::EvaluateConfig::from_params(params).map(|_| ())
+    }
+    fn run(&self, ctx: &StageContext) -> anyhow::Result<()> {
+        let cfg = evaluate::EvaluateConfig::from_params(&ctx.spec().params)
+            .map_err(anyhow::Error::msg)?;
+        let lib = pipe_text::encoder::ort_library(&ctx.spec().project_dir)?;
+        let mut g = generate::Generator::load(
+            ctx.dep(3)?,
+            ctx.dep(4)?,
+            ctx.dep(5)?,
+            &lib,
+            &cfg.device,
+            cfg.threads,
+        )?;
+        let r = evaluate::evaluate(
+            ctx.dep(0)?,
+            ctx.dep(1)?,
+            ctx.dep(2)?,
+            &mut g,
+            &cfg,
+            &|d, t, m| ctx.progress(d, t, m),
+        )?;
+        let m = r.metrics_json();
+        std::fs::write(ctx.out("metrics.json"), serde_json::to_vec_pretty(&m)?)?;
+        r.write_parquet(&ctx.out("metrics.parquet"), &ctx.out("samples.parquet"))?;
+        eprintln!(
+            "held-out paraphrases: {:.1}% right, training sentences: {:.1}% ({} motions); text probe {:.1}%; criteria on the data {:.1}%",
+            m["accuracy_heldout"].as_f64().unwrap_or(0.0) * 100.0,
+            m["accuracy_train_sentences"].as_f64().unwrap_or(0.0) * 100.0,
+            r.judged.len(),
+            r.probe_accuracy_heldout * 100.0,
+            r.criteria_accuracy_real * 100.0,
+        );
+        Ok(())
+    }
+}
+
 pub fn kinds() -> Vec<Box<dyn StageKind>> {
-    vec![Box::new(TrainStage)]
+    vec![
+        Box::new(TrainStage),
+        Box::new(GenerateStage),
+        Box::new(EvaluateStage),
+    ]
 }

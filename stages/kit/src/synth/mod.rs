@@ -199,7 +199,7 @@ pub fn write_dataset(
             let meta = serde_json::json!({
                 "nb_annotations": sentences.len(),
                 "source": {"database": {"identifier": "synthetic", "motion_id": i + 1}},
-                "synthetic": {"action": action.name(), "generator": "kit.synth/1", "seed": p.seed},
+                "synthetic": {"action": action.name(), "generator": "kit.synth/2", "seed": p.seed},
             });
             std::fs::write(
                 dir.join(format!("{id}_meta.json")),
@@ -227,7 +227,7 @@ impl StageKind for SynthStage {
         "kit.synth"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn validate_params(&self, params: &BTreeMap<String, serde_json::Value>) -> Result<(), String> {
         SynthParams::from_params(params).map(|_| ())

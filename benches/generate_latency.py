@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""`pipe generate` latency on this machine: 1, 8 and 64 prompts at 10, 25, 50 and 100
+DDIM steps, against 1,000-step DDPM sampling of the same model (MDM's default,
+ancestral: `--steps 1000` with `generate.eta = 1`) as the reference point.
+
+Uses the trained model of the default config (`pipe run train` first; cached after).
+Reports, per setting: sampling seconds (model and encoder loaded), seconds per
+motion, motions/s, and for one prompt the whole command's wall time (process start,
+DAG check, model and encoder load, sampling, writing .npy/.xml/Parquet).
+
+Usage: benches/generate_latency.py [--seconds 4] [--pipe target/debug/pipe]
+"""
+import argparse, json, shutil, subprocess, tempfile, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PROMPTS = [
+    "a person walks forward", "someone turns to the left", "a man waves with his right hand",
+    "a person jumps in place", "a woman kicks with her leg", "the person squats down",
+    "a person runs forward", "someone sits down on a chair",
+]
+
+
+def run(pipe, prompts, steps, seconds, extra=()):
+    out = Path(tempfile.mkdtemp(prefix="pipe-gen-bench-"))
+    args = [pipe, "generate", "--json", "-q", "--seconds", str(seconds), "--steps", str(steps),
+            "--out", str(out), *extra, *prompts]
+    t0 = time.perf_counter()
+    r = subprocess.run(args, cwd=ROOT, check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    shutil.rmtree(out, ignore_errors=True)
+    return json.loads(r.stdout)["seconds"], wall
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--pipe", default=str(ROOT / "target/debug/pipe"))
+    ap.add_argument("--ddpm", action=argparse.BooleanOptionalAction, default=True)
+    a = ap.parse_args()
+    subprocess.run([a.pipe, "run", "train", "-q"], cwd=ROOT, check=True)
+    run(a.pipe, PROMPTS[:1], 10, a.seconds)  # warm the page cache
+    print(f"pipe generate, {a.seconds:g}-second motions, CPU (generate.threads of the config), guidance on")
+    print("| prompts | steps | sampling s | s/motion | motions/s | whole command s |")
+    print("|---|---|---|---|---|---|")
+    for n in [1, 8, 64]:
+        prompts = [PROMPTS[i % len(PROMPTS)] + ("" if i < len(PROMPTS) else f" ({i})") for i in range(n)]
+        for steps in [10, 25, 50, 100]:
+            s, wall = run(a.pipe, prompts, steps, a.seconds)
+            print(f"| {n} | {steps} | {s:.2f} | {s / n:.3f} | {n / s:.1f} | {wall:.2f} |")
+    if a.ddpm:
+        s, wall = run(a.pipe, PROMPTS[:1], 1000, a.seconds, ["--set", "generate.eta=1.0"])
+        print(f"| 1 | 1000 (DDPM) | {s:.2f} | {s:.3f} | {1 / s:.1f} | {wall:.2f} |")
+        s50, _ = run(a.pipe, PROMPTS[:1], 50, a.seconds)
+        print(f"DDIM 50 steps vs DDPM 1000 steps, one motion: {s / s50:.1f}x faster")
+
+
+if __name__ == "__main__":
+    main()

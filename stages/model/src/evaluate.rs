@@ -1,0 +1,541 @@
+//! `motion.evaluate`: does the generated motion do what the sentence says?
+//!
+//! 1. The criteria ([`crate::criteria`]) label the dataset's own motions (their
+//!    actions come from `kit.synth`'s `*_meta.json`): how far they can be trusted.
+//! 2. A text probe — a linear classifier on the frozen sentence vectors, fitted on the
+//!    training sentences — labels the held-out paraphrases: what the text side allows
+//!    any motion model to reach.
+//! 3. For every action: held-out paraphrases (never in the data) and training
+//!    sentences → generated motions (several seeds) → criteria → accuracy per action,
+//!    left/right and forward/backward swaps, diversity across seeds, drift of in-place
+//!    actions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use arrow_array::builder::{Float64Builder, StringBuilder, UInt32Builder, UInt64Builder};
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::criteria::{classify, measure, Measures, ACTIONS, OPPOSITES};
+use crate::generate::{GenerateConfig, Generated, Generator, Seconds};
+use pipe_motion::features::{to_features, N_FEATURES};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluateConfig {
+    /// Held-out and training sentences per action (each).
+    pub sentences_per_action: usize,
+    /// Generated motions per sentence (different seeds).
+    pub seeds: usize,
+    pub seed: u64,
+    pub steps: i64,
+    pub guidance: f64,
+    pub seconds: Seconds,
+    pub device: String,
+    pub threads: i32,
+}
+
+impl Default for EvaluateConfig {
+    fn default() -> Self {
+        EvaluateConfig {
+            sentences_per_action: 6,
+            seeds: 2,
+            seed: 1234,
+            steps: 50,
+            guidance: 2.5,
+            seconds: Seconds::Auto,
+            device: "auto".into(),
+            threads: 0,
+        }
+    }
+}
+
+impl EvaluateConfig {
+    pub fn from_params(params: &BTreeMap<String, serde_json::Value>) -> Result<Self, String> {
+        let e: EvaluateConfig = pipe_stage_api::section(params, "evaluate")?;
+        if e.sentences_per_action == 0 || e.seeds == 0 {
+            return Err(
+                "evaluate.sentences_per_action and evaluate.seeds must be at least 1".into(),
+            );
+        }
+        e.generate_config(Vec::new())
+            .check(None)
+            .map_err(|m| format!("evaluate: {m}"))?;
+        Ok(e)
+    }
+
+    fn generate_config(&self, prompts: Vec<String>) -> GenerateConfig {
+        GenerateConfig {
+            prompts,
+            seconds: self.seconds,
+            count: self.seeds,
+            seed: self.seed,
+            steps: self.steps,
+            guidance: self.guidance,
+            device: self.device.clone(),
+            threads: self.threads,
+            ..Default::default()
+        }
+    }
+}
+
+/// Motion id → action, and action → held-out sentences.
+pub type SynthLabels = (HashMap<String, String>, BTreeMap<String, Vec<String>>);
+
+/// Action of every motion id, from `kit.synth`'s `*_meta.json`; and the held-out
+/// sentences per action (`heldout.json`).
+pub fn read_synth_labels(dir: &Path) -> anyhow::Result<SynthLabels> {
+    let mut labels = HashMap::new();
+    for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(id) = name.strip_suffix("_meta.json") else {
+            continue;
+        };
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(e.path())?)
+            .with_context(|| format!("{}: not JSON", e.path().display()))?;
+        if let Some(a) = v.pointer("/synthetic/action").and_then(|a| a.as_str()) {
+            labels.insert(id.to_string(), a.to_string());
+        }
+    }
+    if labels.is_empty() {
+        bail!("{}: no kit.synth motions with an action label (motion.evaluate needs the synthetic demo data)", dir.display());
+    }
+    let held = dir.join("heldout.json");
+    let held: BTreeMap<String, Vec<String>> = serde_json::from_slice(
+        &std::fs::read(&held).with_context(|| format!("reading {}", held.display()))?,
+    )
+    .with_context(|| format!("{}: not a map of action -> sentences", held.display()))?;
+    Ok((labels, held))
+}
+
+/// (id, split, sentence) rows of `texts.parquet`.
+fn read_texts(path: &Path) -> anyhow::Result<Vec<(String, String, String)>> {
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut out = Vec::new();
+    for b in ParquetRecordBatchReaderBuilder::try_new(f)
+        .with_context(|| format!("{}: not a Parquet file", path.display()))?
+        .build()?
+    {
+        let b = b?;
+        let get = |n: &str| {
+            b.column_by_name(n)
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                .with_context(|| format!("{}: no string column `{n}`", path.display()))
+        };
+        let (ids, splits, sents) = (get("id")?, get("split")?, get("sentence")?);
+        for i in 0..b.num_rows() {
+            out.push((
+                ids.value(i).into(),
+                splits.value(i).into(),
+                sents.value(i).into(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// `n` items of `v` drawn without replacement by a seeded shuffle (pools are
+/// enumerated in nested order, so an even stride would keep picking one phrasing).
+fn spread<T: Clone>(v: &[T], n: usize) -> Vec<T> {
+    let mut v = v.to_vec();
+    crate::data::Rng::new(0x5EED).shuffle(&mut v);
+    v.truncate(n);
+    v
+}
+
+/// Fit a softmax regression on `x [N, D]` → labels, return a predictor.
+fn fit_probe(x: &Tensor, y: &Tensor, classes: i64) -> (Tensor, Tensor) {
+    tch::manual_seed(0);
+    let d = x.size()[1];
+    let w = Tensor::zeros([d, classes], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+    let b = Tensor::zeros([classes], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+    let mut opt_m = [w.zeros_like(), b.zeros_like()];
+    let mut opt_v = [w.zeros_like(), b.zeros_like()];
+    let mut params = [w, b];
+    for step in 1..=400 {
+        let logits = x.matmul(&params[0]) + &params[1];
+        let loss = logits.cross_entropy_for_logits(y) + params[0].square().sum(Kind::Float) * 1e-4;
+        for p in params.iter_mut() {
+            p.zero_grad();
+        }
+        loss.backward();
+        tch::no_grad(|| {
+            for i in 0..2 {
+                let g = params[i].grad();
+                opt_m[i] = &opt_m[i] * 0.9 + &g * 0.1;
+                opt_v[i] = &opt_v[i] * 0.999 + g.square() * 0.001;
+                let upd = (&opt_m[i] / (1.0 - 0.9f64.powi(step)))
+                    / ((&opt_v[i] / (1.0 - 0.999f64.powi(step))).sqrt() + 1e-8)
+                    * 0.05;
+                let _ = params[i].f_sub_(&upd);
+            }
+        });
+    }
+    let [w, b] = params;
+    (w.detach(), b.detach())
+}
+
+fn to_tensor(v: &[Vec<f32>]) -> Tensor {
+    let d = v.first().map_or(0, Vec::len) as i64;
+    Tensor::from_slice(&v.concat()).view([v.len() as i64, d])
+}
+
+/// One generated motion, judged.
+pub struct Judged {
+    pub set: &'static str,
+    pub action: String,
+    pub sentence: String,
+    pub seed: u64,
+    pub label: &'static str,
+    pub measures: Measures,
+}
+
+/// Everything the evaluation measured.
+pub struct Report {
+    pub criteria_accuracy_real: f64,
+    pub real_motions: usize,
+    pub probe_accuracy_heldout: f64,
+    pub probe_sentences: usize,
+    pub judged: Vec<Judged>,
+    /// (set, action) → mean pairwise distance between seeds of one sentence.
+    pub diversity: BTreeMap<(String, String), f64>,
+    pub real_drift_in_place: f64,
+    pub seconds: f64,
+}
+
+const IN_PLACE: [&str; 8] = [
+    "jump",
+    "squat",
+    "wave_left",
+    "wave_right",
+    "raise_arms",
+    "kick",
+    "idle",
+    "sit_down",
+];
+
+pub fn evaluate(
+    synth_dir: &Path,
+    motions: &Path,
+    texts: &Path,
+    gen: &mut Generator,
+    cfg: &EvaluateConfig,
+    progress: &dyn Fn(u64, u64, &str),
+) -> anyhow::Result<Report> {
+    let t0 = std::time::Instant::now();
+    let (labels, held) = read_synth_labels(synth_dir)?;
+    // 1. The criteria on the dataset's own motions.
+    let (mut right, mut n_real, mut drift, mut n_drift) = (0usize, 0usize, 0.0, 0usize);
+    pipe_motion::stats::for_each_motion(motions, |m| {
+        let Some(want) = labels.get(&m.id) else {
+            return Ok(());
+        };
+        let (f, _) = to_features(&m.mmm, m.fps);
+        let ms = measure(&f, m.fps);
+        n_real += 1;
+        right += usize::from(classify(&ms) == want);
+        if IN_PLACE.contains(&want.as_str()) {
+            drift += ms.drift_m_per_s;
+            n_drift += 1;
+        }
+        Ok(())
+    })?;
+    progress(1, 4, "criteria checked on the dataset");
+    // 2. The text probe.
+    let rows = read_texts(texts)?;
+    let mut train_by_action: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (id, split, s) in &rows {
+        if let (Some(a), "train") = (labels.get(id), split.as_str()) {
+            let v = train_by_action.entry(a.clone()).or_default();
+            if !v.contains(s) {
+                v.push(s.clone());
+            }
+        }
+    }
+    let class = |a: &str| ACTIONS.iter().position(|x| *x == a).map(|i| i as i64);
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for (a, ss) in &train_by_action {
+        if let Some(c) = class(a) {
+            xs.extend(ss.iter().cloned());
+            ys.extend(std::iter::repeat_n(c, ss.len()));
+        }
+    }
+    let (mut hx, mut hy) = (Vec::new(), Vec::new());
+    for (a, ss) in &held {
+        if let Some(c) = class(a) {
+            let pick = spread(ss, 60);
+            hy.extend(std::iter::repeat_n(c, pick.len()));
+            hx.extend(pick);
+        }
+    }
+    if xs.is_empty() || hx.is_empty() {
+        bail!("no training or held-out sentences with action labels");
+    }
+    let (w, b) = fit_probe(
+        &to_tensor(&gen.encode(&xs)?),
+        &Tensor::from_slice(&ys),
+        ACTIONS.len() as i64,
+    );
+    let pred = (to_tensor(&gen.encode(&hx)?).matmul(&w) + b).argmax(1, false);
+    let probe = pred
+        .eq_tensor(&Tensor::from_slice(&hy))
+        .to_kind(Kind::Float)
+        .mean(Kind::Float)
+        .double_value(&[]);
+    progress(2, 4, "text probe fitted");
+    // 3. Generate and judge.
+    let mut prompts: Vec<(&'static str, String, String)> = Vec::new();
+    for a in ACTIONS {
+        for s in spread(
+            held.get(a).map(Vec::as_slice).unwrap_or(&[]),
+            cfg.sentences_per_action,
+        ) {
+            prompts.push(("heldout", a.to_string(), s));
+        }
+        for s in spread(
+            train_by_action.get(a).map(Vec::as_slice).unwrap_or(&[]),
+            cfg.sentences_per_action,
+        ) {
+            prompts.push(("train", a.to_string(), s));
+        }
+    }
+    let gcfg = cfg.generate_config(prompts.iter().map(|p| p.2.clone()).collect());
+    let samples: Vec<Generated> = gen.generate(&gcfg)?;
+    progress(3, 4, "motions generated");
+    let fps = gen.card.fps;
+    let mut judged = Vec::new();
+    let mut by_prompt: BTreeMap<usize, Vec<&Generated>> = BTreeMap::new();
+    for g in &samples {
+        let (set, action, sentence) = &prompts[g.prompt_index];
+        let raw: Vec<f64> = g
+            .features
+            .chunks_exact(N_FEATURES)
+            .flat_map(|r| {
+                r.iter()
+                    .zip(gen.card.mean.iter().zip(&gen.card.std))
+                    .map(|(x, (m, s))| x * s + m)
+            })
+            .collect();
+        let ms = measure(&raw, fps);
+        judged.push(Judged {
+            set,
+            action: action.clone(),
+            sentence: sentence.clone(),
+            seed: g.seed,
+            label: classify(&ms),
+            measures: ms,
+        });
+        by_prompt.entry(g.prompt_index).or_default().push(g);
+    }
+    let mut div_sum: BTreeMap<(String, String), (f64, usize)> = BTreeMap::new();
+    for (p, gs) in &by_prompt {
+        let (set, action, _) = &prompts[*p];
+        for i in 0..gs.len() {
+            for j in i + 1..gs.len() {
+                let n = gs[i].features.len().min(gs[j].features.len());
+                let d = gs[i].features[..n]
+                    .iter()
+                    .zip(&gs[j].features[..n])
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f64>();
+                let e = div_sum
+                    .entry((set.to_string(), action.clone()))
+                    .or_default();
+                e.0 += (d / n.max(1) as f64).sqrt();
+                e.1 += 1;
+            }
+        }
+    }
+    progress(4, 4, "judged");
+    Ok(Report {
+        criteria_accuracy_real: right as f64 / n_real.max(1) as f64,
+        real_motions: n_real,
+        probe_accuracy_heldout: probe,
+        probe_sentences: hx.len(),
+        judged,
+        diversity: div_sum
+            .into_iter()
+            .map(|(k, (s, n))| (k, s / n.max(1) as f64))
+            .collect(),
+        real_drift_in_place: drift / n_drift.max(1) as f64,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+impl Report {
+    fn accuracy(&self, set: &str, action: Option<&str>) -> Option<f64> {
+        let v: Vec<&Judged> = self
+            .judged
+            .iter()
+            .filter(|j| j.set == set && action.is_none_or(|a| j.action == a))
+            .collect();
+        (!v.is_empty())
+            .then(|| v.iter().filter(|j| j.label == j.action).count() as f64 / v.len() as f64)
+    }
+
+    /// Generated motions of one side of an opposite pair labelled as the other side.
+    fn swaps(&self, set: &str) -> usize {
+        self.judged
+            .iter()
+            .filter(|j| j.set == set)
+            .filter(|j| {
+                OPPOSITES.iter().any(|(a, b)| {
+                    (j.action == *a && j.label == *b) || (j.action == *b && j.label == *a)
+                })
+            })
+            .count()
+    }
+
+    pub fn metrics_json(&self) -> serde_json::Value {
+        let per_action = |set: &str| -> serde_json::Map<String, serde_json::Value> {
+            ACTIONS
+                .iter()
+                .filter_map(|a| {
+                    self.accuracy(set, Some(a))
+                        .map(|v| (a.to_string(), v.into()))
+                })
+                .collect()
+        };
+        let in_place: Vec<f64> = self
+            .judged
+            .iter()
+            .filter(|j| IN_PLACE.contains(&j.action.as_str()))
+            .map(|j| j.measures.drift_m_per_s)
+            .collect();
+        let div: Vec<f64> = self.diversity.values().copied().collect();
+        serde_json::json!({
+            "accuracy_heldout": self.accuracy("heldout", None),
+            "accuracy_train_sentences": self.accuracy("train", None),
+            "min_action_accuracy_heldout": per_action("heldout").values().filter_map(|v| v.as_f64()).fold(f64::INFINITY, f64::min),
+            "swaps_heldout": self.swaps("heldout"),
+            "swaps_train_sentences": self.swaps("train"),
+            "diversity": div.iter().sum::<f64>() / div.len().max(1) as f64,
+            "drift_in_place_m_per_s": in_place.iter().sum::<f64>() / in_place.len().max(1) as f64,
+            "real_drift_in_place_m_per_s": self.real_drift_in_place,
+            "criteria_accuracy_real": self.criteria_accuracy_real,
+            "real_motions": self.real_motions,
+            "probe_accuracy_heldout": self.probe_accuracy_heldout,
+            "probe_sentences": self.probe_sentences,
+            "generated": self.judged.len(),
+            "per_action_heldout": per_action("heldout"),
+            "per_action_train_sentences": per_action("train"),
+            "seconds": self.seconds,
+        })
+    }
+
+    /// `metrics.parquet`: one row per (set, action); `samples.parquet`: one per motion.
+    pub fn write_parquet(&self, metrics: &Path, samples: &Path) -> anyhow::Result<()> {
+        let (mut set, mut action, mut n, mut acc, mut div, mut drift) = (
+            StringBuilder::new(),
+            StringBuilder::new(),
+            UInt32Builder::new(),
+            Float64Builder::new(),
+            Float64Builder::new(),
+            Float64Builder::new(),
+        );
+        for s in ["heldout", "train"] {
+            for a in ACTIONS {
+                let v: Vec<&Judged> = self
+                    .judged
+                    .iter()
+                    .filter(|j| j.set == s && j.action == a)
+                    .collect();
+                if v.is_empty() {
+                    continue;
+                }
+                set.append_value(s);
+                action.append_value(a);
+                n.append_value(v.len() as u32);
+                acc.append_value(v.iter().filter(|j| j.label == a).count() as f64 / v.len() as f64);
+                div.append_option(self.diversity.get(&(s.to_string(), a.to_string())).copied());
+                drift.append_value(
+                    v.iter().map(|j| j.measures.drift_m_per_s).sum::<f64>() / v.len() as f64,
+                );
+            }
+        }
+        let cols: Vec<(&str, ArrayRef)> = vec![
+            ("set", Arc::new(set.finish())),
+            ("action", Arc::new(action.finish())),
+            ("motions", Arc::new(n.finish())),
+            ("accuracy", Arc::new(acc.finish())),
+            ("diversity", Arc::new(div.finish())),
+            ("drift_m_per_s", Arc::new(drift.finish())),
+        ];
+        pipe_tabular::write_batch(
+            metrics,
+            RecordBatch::try_from_iter(cols)?,
+            &[("pipe.schema".into(), "motion.evaluate/1".into())],
+        )?;
+
+        let mut set = StringBuilder::new();
+        let mut action = StringBuilder::new();
+        let mut sentence = StringBuilder::new();
+        let mut seed = UInt64Builder::new();
+        let mut label = StringBuilder::new();
+        let names = [
+            "seconds",
+            "forward_m",
+            "peak_forward_speed",
+            "peak_backward_speed",
+            "heading_change",
+            "rise_m",
+            "dip_m",
+            "end_drop_m",
+            "hip_asymmetry",
+            "both_shoulders_up",
+            "left_arm_wave",
+            "right_arm_wave",
+            "drift_m_per_s",
+            "energy",
+        ];
+        let mut cols_f: Vec<Float64Builder> = names.iter().map(|_| Float64Builder::new()).collect();
+        for j in &self.judged {
+            set.append_value(j.set);
+            action.append_value(&j.action);
+            sentence.append_value(&j.sentence);
+            seed.append_value(j.seed);
+            label.append_value(j.label);
+            let m = &j.measures;
+            let vals = [
+                m.seconds,
+                m.forward_m,
+                m.peak_forward_speed,
+                m.peak_backward_speed,
+                m.heading_change,
+                m.rise_m,
+                m.dip_m,
+                m.end_drop_m,
+                m.hip_asymmetry,
+                m.both_shoulders_up,
+                m.left_arm_wave,
+                m.right_arm_wave,
+                m.drift_m_per_s,
+                m.energy,
+            ];
+            for (b, v) in cols_f.iter_mut().zip(vals) {
+                b.append_value(v);
+            }
+        }
+        let mut cols: Vec<(&str, ArrayRef)> = vec![
+            ("set", Arc::new(set.finish())),
+            ("action", Arc::new(action.finish())),
+            ("sentence", Arc::new(sentence.finish())),
+            ("seed", Arc::new(seed.finish())),
+            ("label", Arc::new(label.finish())),
+        ];
+        for (name, mut b) in names.iter().zip(cols_f) {
+            cols.push((name, Arc::new(b.finish())));
+        }
+        pipe_tabular::write_batch(
+            samples,
+            RecordBatch::try_from_iter(cols)?,
+            &[("pipe.schema".into(), "motion.evaluate_samples/1".into())],
+        )
+    }
+}

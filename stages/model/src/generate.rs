@@ -1,0 +1,539 @@
+//! Prompt → motion files: the `generate:` config section, prompt encoding with the
+//! model's own text encoder, sampling, and the files users open: per sample an `.npy`
+//! (float32 `[frames, 50]`: root position x, y, z in mm (z up), root rotation x, y, z
+//! in rad, the 44 KIT-ML joint angles in rad, canonical order) and an MMM `.xml`;
+//! one `generated.parquet` for all samples.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use arrow_array::builder::{
+    FixedSizeListBuilder, Float32Builder, Float64Builder, ListBuilder, StringBuilder,
+    UInt32Builder, UInt64Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::checkpoint::{self, ModelCard};
+use crate::data::derive_seed;
+use crate::sample::{sample, Request};
+use pipe_motion::features::{from_features, Start, N_FEATURES};
+
+/// Motion length: seconds, or `auto` (the model's estimate from the text).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Seconds {
+    #[default]
+    Auto,
+    Fixed(f64),
+}
+
+impl Serialize for Seconds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Seconds::Auto => s.serialize_str("auto"),
+            Seconds::Fixed(v) => s.serialize_f64(*v),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) if s == "auto" => Ok(Seconds::Auto),
+            serde_json::Value::Number(n) => n
+                .as_f64()
+                .map(Seconds::Fixed)
+                .ok_or_else(|| serde::de::Error::custom("seconds: not a number")),
+            other => Err(serde::de::Error::custom(format!(
+                "seconds must be a number or `auto`, got {other}"
+            ))),
+        }
+    }
+}
+
+impl std::str::FromStr for Seconds {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "auto" {
+            return Ok(Seconds::Auto);
+        }
+        s.parse::<f64>()
+            .map(Seconds::Fixed)
+            .map_err(|_| format!("--seconds must be a number or `auto`, got `{s}`"))
+    }
+}
+
+/// The `generate:` config section (and `pipe generate`'s options).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GenerateConfig {
+    pub prompts: Vec<String>,
+    pub seconds: Seconds,
+    /// Samples per prompt (different seeds).
+    pub count: usize,
+    pub seed: u64,
+    /// DDIM steps.
+    pub steps: i64,
+    /// Classifier-free guidance scale (1 = none).
+    pub guidance: f64,
+    /// DDIM η: 0 deterministic, 1 DDPM-like.
+    pub eta: f64,
+    /// `auto`, `cpu`, `cuda`, `cuda:N`.
+    pub device: String,
+    /// CPU threads for libtorch and the text encoder (0: default).
+    pub threads: i32,
+    /// Subject height written into MMM files (m).
+    pub height_m: f64,
+}
+
+impl Default for GenerateConfig {
+    fn default() -> Self {
+        GenerateConfig {
+            prompts: Vec::new(),
+            seconds: Seconds::Auto,
+            count: 1,
+            seed: 0,
+            steps: 50,
+            guidance: 2.5,
+            eta: 0.0,
+            device: "auto".into(),
+            threads: 0,
+            height_m: 1.75,
+        }
+    }
+}
+
+impl GenerateConfig {
+    pub fn from_params(params: &BTreeMap<String, serde_json::Value>) -> Result<Self, String> {
+        let g: GenerateConfig = pipe_stage_api::section(params, "generate")?;
+        g.check(None).map(|_| g)
+    }
+
+    /// The rules; with the model's card, also the limits of that model.
+    pub fn check(&self, card: Option<&ModelCard>) -> Result<(), String> {
+        if let Some(i) = self.prompts.iter().position(|p| p.trim().is_empty()) {
+            return Err(format!("prompt {} is empty", i + 1));
+        }
+        if self.count == 0 || self.count > 1000 {
+            return Err(format!("count must be 1 to 1000, got {}", self.count));
+        }
+        if !(self.guidance >= 0.0 && self.guidance.is_finite()) {
+            return Err(format!("guidance must be 0 or more, got {}", self.guidance));
+        }
+        if !(0.0..=1.0).contains(&self.eta) {
+            return Err(format!("eta must be in [0, 1], got {}", self.eta));
+        }
+        if self.steps < 1 {
+            return Err(format!("steps must be at least 1, got {}", self.steps));
+        }
+        if !(self.height_m > 0.0 && self.height_m < 3.0) {
+            return Err(format!(
+                "height_m must be in (0, 3) m, got {}",
+                self.height_m
+            ));
+        }
+        if self.threads < 0 {
+            return Err(format!("threads must be 0 or more, got {}", self.threads));
+        }
+        crate::device::parse(&self.device).map_err(|e| e.replace("train.device", "device"))?;
+        if let Seconds::Fixed(s) = self.seconds {
+            if !(s > 0.0 && s.is_finite()) {
+                return Err(format!("seconds must be positive, got {s}"));
+            }
+        }
+        if let Some(card) = card {
+            if self.steps > card.model.diffusion_steps {
+                return Err(format!(
+                    "steps must be at most the model's {} diffusion steps, got {}",
+                    card.model.diffusion_steps, self.steps
+                ));
+            }
+            let max_s = card.model.max_frames as f64 / card.fps;
+            if let Seconds::Fixed(s) = self.seconds {
+                if s > max_s + 1e-9 {
+                    return Err(format!(
+                        "seconds must be at most {max_s} (the model's longest motion), got {s}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One generated motion.
+pub struct Generated {
+    pub prompt_index: usize,
+    pub prompt: String,
+    pub sample: usize,
+    pub seed: u64,
+    pub fps: f64,
+    /// `frames × 50` in the `.npy` layout.
+    pub motion: Vec<f32>,
+    /// Normalised model features `frames × 50` (what the evaluation measures).
+    pub features: Vec<f64>,
+    pub files: Vec<PathBuf>,
+}
+
+impl Generated {
+    pub fn frames(&self) -> usize {
+        self.motion.len() / N_FEATURES
+    }
+}
+
+/// A loaded model with its text encoder, ready to sample.
+pub struct Generator {
+    pub card: ModelCard,
+    _vs: tch::nn::VarStore,
+    model: crate::model::MotionModel,
+    encoder: pipe_text::encoder::Encoder,
+    device: Device,
+}
+
+impl Generator {
+    /// Load the model folder (`model.safetensors` + `config.json`) and the encoder
+    /// it was trained with (checked by digest).
+    pub fn load(
+        weights: &Path,
+        config: &Path,
+        encoder_dir: &Path,
+        ort_lib: &Path,
+        device: &str,
+        threads: i32,
+    ) -> anyhow::Result<Self> {
+        if threads > 0 {
+            tch::set_num_threads(threads);
+        }
+        let device =
+            crate::device::resolve(crate::device::parse(device).map_err(anyhow::Error::msg)?)?;
+        let (vs, model, card) = checkpoint::load_files(weights, config, device)?;
+        let encoder =
+            pipe_text::encoder::Encoder::load(encoder_dir, ort_lib, threads.max(1) as usize)?;
+        if !card.encoder_digest.is_empty() && encoder.digest != card.encoder_digest {
+            bail!(
+                "the model {} was trained with the text encoder `{}` (digest {}…), but {} holds `{}` (digest {}…)",
+                weights.display(),
+                card.encoder,
+                &card.encoder_digest[..12.min(card.encoder_digest.len())],
+                encoder_dir.display(),
+                encoder.name,
+                &encoder.digest[..12]
+            );
+        }
+        Ok(Generator {
+            card,
+            _vs: vs,
+            model,
+            encoder,
+            device,
+        })
+    }
+
+    /// Pooled vectors of `sentences` with the model's encoder, in batches of 64.
+    pub fn encode(&mut self, sentences: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(sentences.len());
+        for chunk in sentences.chunks(64) {
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            out.extend(self.encoder.encode_batch(&refs, false)?.pooled);
+        }
+        Ok(out)
+    }
+
+    /// Frames for `seconds`, a multiple of the model's frames per token.
+    fn frames_for(&self, s: f64) -> i64 {
+        let k = self.card.model.frames_per_token;
+        (((s * self.card.fps) / k as f64).round() as i64 * k).clamp(k, self.card.model.max_frames)
+    }
+
+    /// Sample `cfg.count` motions for each prompt.
+    pub fn generate(&mut self, cfg: &GenerateConfig) -> anyhow::Result<Vec<Generated>> {
+        cfg.check(Some(&self.card)).map_err(anyhow::Error::msg)?;
+        let prompts: Vec<&str> = cfg.prompts.iter().map(|s| s.trim()).collect();
+        if prompts.is_empty() {
+            bail!("no prompts");
+        }
+        let tokens_wanted = self.card.model.text_conditioning.tokens();
+        let enc = self.encoder.encode_batch(&prompts, tokens_wanted)?;
+        let dt = self.card.dims.text;
+        if enc.pooled.first().map(|v| v.len() as i64) != Some(dt) {
+            bail!(
+                "the encoder gives {}-d vectors, the model needs {dt}",
+                enc.pooled.first().map_or(0, |v| v.len())
+            );
+        }
+        let pooled_p = Tensor::from_slice(&enc.pooled.concat())
+            .view([prompts.len() as i64, dt])
+            .to_device(self.device);
+        let frames_p: Vec<i64> = match cfg.seconds {
+            Seconds::Fixed(s) => vec![self.frames_for(s); prompts.len()],
+            Seconds::Auto => self.model.predict_frames(&pooled_p),
+        };
+        // Rows: prompt-major, then sample.
+        let mut rows = Vec::new();
+        for p in 0..prompts.len() {
+            for k in 0..cfg.count {
+                rows.push((p, k));
+            }
+        }
+        let idx = Tensor::from_slice(&rows.iter().map(|&(p, _)| p as i64).collect::<Vec<_>>())
+            .to_device(self.device);
+        let pooled = pooled_p.index_select(0, &idx);
+        let token_t = enc.tokens.as_ref().filter(|_| tokens_wanted).map(|toks| {
+            let l = toks.iter().map(Vec::len).max().unwrap_or(1).max(1);
+            let mut tk = vec![0f32; rows.len() * l * dt as usize];
+            let mut tm = vec![false; rows.len() * l];
+            for (r, &(p, _)) in rows.iter().enumerate() {
+                for (j, v) in toks[p].iter().enumerate() {
+                    tk[(r * l + j) * dt as usize..][..dt as usize].copy_from_slice(v);
+                    tm[r * l + j] = true;
+                }
+            }
+            let n = rows.len() as i64;
+            (
+                Tensor::from_slice(&tk)
+                    .view([n, l as i64, dt])
+                    .to_device(self.device),
+                Tensor::from_slice(&tm)
+                    .view([n, l as i64])
+                    .to_device(self.device),
+            )
+        });
+        let frames: Vec<i64> = rows.iter().map(|&(p, _)| frames_p[p]).collect();
+        let seeds: Vec<u64> = rows
+            .iter()
+            .map(|&(_, k)| derive_seed(cfg.seed, 20, k as u64))
+            .collect();
+        let req = Request {
+            pooled: &pooled,
+            tokens: token_t.as_ref().map(|(a, b)| (a, b)),
+            frames: &frames,
+            seeds: &seeds,
+            steps: cfg.steps,
+            guidance: cfg.guidance,
+            eta: cfg.eta,
+        };
+        let x = sample(&self.model, &req, self.device)
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Double);
+        let t_max = x.size()[1] as usize;
+        let flat = Vec::<f64>::try_from(x.reshape([-1])).context("reading samples back")?;
+        let fps = self.card.fps;
+        let mut out = Vec::new();
+        for (r, &(p, k)) in rows.iter().enumerate() {
+            let n = frames[r] as usize;
+            let norm = &flat[r * t_max * N_FEATURES..(r * t_max + n) * N_FEATURES];
+            let raw: Vec<f64> = norm
+                .chunks_exact(N_FEATURES)
+                .flat_map(|row| {
+                    row.iter()
+                        .zip(self.card.mean.iter().zip(&self.card.std))
+                        .map(|(x, (m, s))| x * s + m)
+                })
+                .collect();
+            let mmm = from_features(
+                &raw,
+                fps,
+                Start {
+                    x: 0.0,
+                    y: 0.0,
+                    heading: 0.0,
+                },
+            );
+            let mut motion = Vec::with_capacity(n * N_FEATURES);
+            for i in 0..n {
+                motion.extend(mmm.root_position[i].iter().map(|&v| v as f32));
+                motion.extend(mmm.root_rotation[i].iter().map(|&v| v as f32));
+                motion.extend(mmm.joints[i * 44..(i + 1) * 44].iter().map(|&v| v as f32));
+            }
+            out.push(Generated {
+                prompt_index: p,
+                prompt: prompts[p].to_string(),
+                sample: k,
+                seed: seeds[r],
+                fps,
+                motion,
+                features: norm.to_vec(),
+                files: Vec::new(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// A file-name-safe short form of a prompt.
+pub fn slug(prompt: &str) -> String {
+    let mut s = String::new();
+    for c in prompt.chars() {
+        if c.is_ascii_alphanumeric() {
+            s.push(c.to_ascii_lowercase());
+        } else if !s.ends_with('-') && !s.is_empty() {
+            s.push('-');
+        }
+        if s.len() >= 40 {
+            break;
+        }
+    }
+    let s = s.trim_end_matches('-').to_string();
+    if s.is_empty() {
+        "prompt".into()
+    } else {
+        s
+    }
+}
+
+/// Write each sample's `.npy` and `.xml` into `dir` and all of them into
+/// `parquet`; fills in `files`.
+pub fn write_files(
+    samples: &mut [Generated],
+    dir: &Path,
+    parquet: &Path,
+    cfg: &GenerateConfig,
+    height_m: f64,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for g in samples.iter_mut() {
+        let stem = format!(
+            "{:02}-{}-{}",
+            g.prompt_index + 1,
+            slug(&g.prompt),
+            g.sample + 1
+        );
+        let npy = dir.join(format!("{stem}.npy"));
+        Tensor::from_slice(&g.motion)
+            .view([g.frames() as i64, N_FEATURES as i64])
+            .write_npy(&npy)
+            .with_context(|| format!("writing {}", npy.display()))?;
+        let xml = dir.join(format!("{stem}.xml"));
+        pipe_kit::mmm::write_file(&xml, &to_mmm(g, height_m))
+            .with_context(|| format!("writing {}", xml.display()))?;
+        g.files = vec![npy, xml];
+    }
+    write_parquet(parquet, samples, cfg)
+}
+
+/// An MMM motion (KIT-ML joint order) of a generated sample.
+pub fn to_mmm(g: &Generated, height_m: f64) -> pipe_kit::mmm::Motion {
+    let n = g.frames();
+    let row = |i: usize| &g.motion[i * N_FEATURES..(i + 1) * N_FEATURES];
+    pipe_kit::mmm::Motion {
+        name: g.prompt.clone(),
+        height_m: Some(height_m),
+        mass_kg: None,
+        joint_names: pipe_kit::joints::KIT_JOINTS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        timesteps: (0..n).map(|i| i as f64 / g.fps).collect(),
+        root_position: (0..n)
+            .map(|i| [row(i)[0] as f64, row(i)[1] as f64, row(i)[2] as f64])
+            .collect(),
+        root_rotation: (0..n)
+            .map(|i| [row(i)[3] as f64, row(i)[4] as f64, row(i)[5] as f64])
+            .collect(),
+        joint_position: (0..n)
+            .flat_map(|i| row(i)[6..].iter().map(|&v| v as f64).collect::<Vec<_>>())
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn write_parquet(path: &Path, samples: &[Generated], cfg: &GenerateConfig) -> anyhow::Result<()> {
+    let mut prompt = StringBuilder::new();
+    let mut pidx = UInt32Builder::new();
+    let mut sidx = UInt32Builder::new();
+    let mut seed = UInt64Builder::new();
+    let mut fps = Float64Builder::new();
+    let mut frames = UInt32Builder::new();
+    let mut npy = StringBuilder::new();
+    let mut xml = StringBuilder::new();
+    let mut motion = ListBuilder::new(FixedSizeListBuilder::new(
+        Float32Builder::new(),
+        N_FEATURES as i32,
+    ));
+    for g in samples {
+        prompt.append_value(&g.prompt);
+        pidx.append_value(g.prompt_index as u32);
+        sidx.append_value(g.sample as u32);
+        seed.append_value(g.seed);
+        fps.append_value(g.fps);
+        frames.append_value(g.frames() as u32);
+        let name = |i: usize| {
+            g.files
+                .get(i)
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default()
+        };
+        npy.append_value(name(0));
+        xml.append_value(name(1));
+        for row in g.motion.chunks_exact(N_FEATURES) {
+            motion.values().values().append_slice(row);
+            motion.values().append(true);
+        }
+        motion.append(true);
+    }
+    let cols: Vec<(&str, ArrayRef)> = vec![
+        ("prompt", Arc::new(prompt.finish())),
+        ("prompt_index", Arc::new(pidx.finish())),
+        ("sample", Arc::new(sidx.finish())),
+        ("seed", Arc::new(seed.finish())),
+        ("fps", Arc::new(fps.finish())),
+        ("frames", Arc::new(frames.finish())),
+        ("npy", Arc::new(npy.finish())),
+        ("xml", Arc::new(xml.finish())),
+        ("motion", Arc::new(motion.finish())),
+    ];
+    pipe_tabular::write_batch(
+        path,
+        RecordBatch::try_from_iter(cols)?,
+        &[
+            ("pipe.schema".into(), "motion.generated/1".into()),
+            ("pipe.generate".into(), serde_json::to_string(cfg)?),
+            (
+                "pipe.motion_layout".into(),
+                "root_position xyz (mm, z up), root_rotation xyz (rad), 44 joint angles (rad, KIT-ML order)".into(),
+            ),
+        ],
+    )
+}
+
+/// `pipe generate`: everything into `dir` with nothing half-written left there on
+/// failure (files are made in a temporary folder inside `dir`, then moved).
+pub fn generate_into(
+    gen: &mut Generator,
+    cfg: &GenerateConfig,
+    dir: &Path,
+) -> anyhow::Result<Vec<Generated>> {
+    let mut samples = gen.generate(cfg)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = dir.join(format!(".pipe-generate-{}", std::process::id()));
+    let result = (|| -> anyhow::Result<()> {
+        write_files(
+            &mut samples,
+            &tmp,
+            &tmp.join("generated.parquet"),
+            cfg,
+            cfg.height_m,
+        )?;
+        let mut moved = Vec::new();
+        for name in std::fs::read_dir(&tmp)?.flatten().map(|e| e.file_name()) {
+            let to = dir.join(&name);
+            std::fs::rename(tmp.join(&name), &to)
+                .with_context(|| format!("moving {}", to.display()))?;
+            moved.push(to);
+        }
+        for g in &mut samples {
+            g.files = g
+                .files
+                .iter()
+                .map(|f| dir.join(f.file_name().unwrap_or_default()))
+                .collect();
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result.map(|_| samples)
+}
