@@ -156,6 +156,7 @@ pub struct MotionModel {
     time1: nn::Linear,
     time2: nn::Linear,
     text_proj: Option<nn::Linear>,
+    text_norm: nn::LayerNorm,
     mem_proj: Option<nn::Linear>,
     null_token: Option<Tensor>,
     layers: Vec<Layer>,
@@ -177,6 +178,7 @@ impl MotionModel {
             text_proj: tc
                 .pooled()
                 .then(|| nn::linear(p / "text_proj", dims.text, d, Default::default())),
+            text_norm: nn::layer_norm(p / "text_norm", vec![d], Default::default()),
             mem_proj: tc
                 .tokens()
                 .then(|| nn::linear(p / "mem_proj", dims.text, d, Default::default())),
@@ -216,9 +218,15 @@ impl MotionModel {
             .time2
             .forward(&self.time1.forward(&sinusoid(t, d)).silu());
         if let Some(tp) = &self.text_proj {
-            c += tp.forward(cond.pooled) * cond.keep.unsqueeze(1);
+            // Sentence vectors are unit-length (components ~ 1/√Dt): rescale so the
+            // text weighs as much as the timestep from the first step on.
+            let scaled = cond.pooled * (self.dims.text as f64).sqrt();
+            c += self.text_norm.forward(&tp.forward(&scaled)) * cond.keep.unsqueeze(1);
         }
         let pos = sinusoid(&Tensor::arange(n + 1, (Kind::Int64, dev)), d).unsqueeze(0);
+        // The condition is its own token (MDM) and is also added to every motion token,
+        // so no layer has to discover it through attention first.
+        let x = x + c.unsqueeze(1);
         let mut h = Tensor::cat(&[c.unsqueeze(1), x], 1) + pos;
         let token_keep = mask.view([b, n, k]).any_dim(2, false);
         let keep = Tensor::cat(&[Tensor::ones([b, 1], (Kind::Bool, dev)), token_keep], 1);
