@@ -39,6 +39,18 @@ pub const ACTIONS: [&str; 13] = [
     "sit_down",
 ];
 
+/// Actions done on the spot (their drift should be zero).
+pub const IN_PLACE: [&str; 8] = [
+    "jump",
+    "squat",
+    "wave_left",
+    "wave_right",
+    "raise_arms",
+    "kick",
+    "idle",
+    "sit_down",
+];
+
 /// Pairs a model must not confuse.
 pub const OPPOSITES: [(&str, &str); 3] = [
     ("walk_forward", "walk_backward"),

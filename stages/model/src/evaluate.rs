@@ -21,7 +21,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use crate::criteria::{classify, measure, Measures, ACTIONS, OPPOSITES};
+use crate::criteria::{classify, measure, Measures, ACTIONS, IN_PLACE, OPPOSITES};
 use crate::generate::{GenerateConfig, Generated, Generator, Seconds};
 use pipe_motion::features::{to_features, N_FEATURES};
 
@@ -208,17 +208,6 @@ pub struct Report {
     pub real_drift_in_place: f64,
     pub seconds: f64,
 }
-
-const IN_PLACE: [&str; 8] = [
-    "jump",
-    "squat",
-    "wave_left",
-    "wave_right",
-    "raise_arms",
-    "kick",
-    "idle",
-    "sit_down",
-];
 
 pub fn evaluate(
     synth_dir: &Path,

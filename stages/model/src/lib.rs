@@ -1,8 +1,10 @@
-//! The text-to-motion model on libtorch (tch): `motion.train`.
+//! The text-to-motion model on libtorch (tch): `motion.train`, `motion.generate`
+//! and `motion.evaluate` (and what `pipe generate` calls).
 //!
-//! Deps (in order): `norm.json` (motion.stats), `motions.parquet` and `texts.parquet`
-//! (kit.extract), `text_embeddings.parquet` (text.embed). Params: `[model, train]`.
-//! Outs: `model.safetensors`, `config.json`, `train_log.parquet`, `metrics.json`.
+//! `motion.train` deps (in order): `norm.json` (motion.stats), `motions.parquet` and
+//! `texts.parquet` (kit.extract), `text_embeddings.parquet` (text.embed). Params:
+//! `[model, train]`. Outs: `model.safetensors`, `config.json`, `train_log.parquet`,
+//! `metrics.json`.
 
 pub mod checkpoint;
 pub mod config;
