@@ -43,40 +43,43 @@ enum TopCommand {
     },
     /// Generate motions from sentences with the trained model of the current config
     /// (training it first if needed); prints the files it wrote
-    Generate {
-        #[arg(required = true, value_name = "PROMPT")]
-        prompts: Vec<String>,
-        /// Length of each motion in seconds, or `auto` (estimated from the text)
-        #[arg(long, value_name = "S|auto")]
-        seconds: Option<String>,
-        /// Motions per prompt (different seeds)
-        #[arg(long, value_name = "N")]
-        count: Option<usize>,
-        #[arg(long, value_name = "N")]
-        seed: Option<u64>,
-        /// DDIM sampling steps (default: `generate.steps` of the config, else 50)
-        #[arg(long, value_name = "N")]
-        steps: Option<i64>,
-        /// Classifier-free guidance scale (default: `generate.guidance`, else 2.5)
-        #[arg(long, value_name = "G")]
-        guidance: Option<f64>,
-        /// Folder for the files (default: generated/<run id>/ in the project)
-        #[arg(long, value_name = "DIR")]
-        out: Option<std::path::PathBuf>,
-        /// The `motion.generate` stage whose model and encoder to use (default: the only one)
-        #[arg(long, value_name = "STAGE")]
-        stage: Option<String>,
-        #[command(flatten)]
-        config: ConfigArgs,
-        /// Print a JSON summary on stdout
-        #[arg(long)]
-        json: bool,
-    },
+    Generate(GenerateArgs),
     /// KIT-ML motion files: check what is wrong with them
     Kit {
         #[command(subcommand)]
         command: KitCommand,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct GenerateArgs {
+    #[arg(required = true, value_name = "PROMPT")]
+    prompts: Vec<String>,
+    /// Length of each motion in seconds, or `auto` (estimated from the text)
+    #[arg(long, value_name = "S|auto")]
+    seconds: Option<String>,
+    /// Motions per prompt (different seeds)
+    #[arg(long, value_name = "N")]
+    count: Option<usize>,
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// DDIM sampling steps (default: `generate.steps` of the config, else 50)
+    #[arg(long, value_name = "N")]
+    steps: Option<i64>,
+    /// Classifier-free guidance scale (default: `generate.guidance`, else 2.5)
+    #[arg(long, value_name = "G")]
+    guidance: Option<f64>,
+    /// Folder for the files (default: generated/<run id>/ in the project)
+    #[arg(long, value_name = "DIR")]
+    out: Option<std::path::PathBuf>,
+    /// The `motion.generate` stage whose model and encoder to use (default: the only one)
+    #[arg(long, value_name = "STAGE")]
+    stage: Option<String>,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Print a JSON summary on stdout
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,30 +181,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             encoder,
             json,
         } => embed(&cli.global, &sentences, &encoder, json, out),
-        TopCommand::Generate {
-            prompts,
-            seconds,
-            count,
-            seed,
-            steps,
-            guidance,
-            out: dir,
-            stage,
-            config,
-            json,
-        } => {
-            let o = GenerateOptions {
-                prompts,
-                seconds,
-                count,
-                seed,
-                steps,
-                guidance,
-                dir,
-                stage,
-            };
-            generate(&cli.global, o, &config, json, out)
-        }
+        TopCommand::Generate(a) => generate(&cli.global, a, out),
         TopCommand::Kit {
             command: KitCommand::Check { files },
         } => {
@@ -458,31 +438,14 @@ fn write_exp_parquet(path: &std::path::Path, t: &exp::ExpTable) -> anyhow::Resul
         .with_context(|| format!("failed to write {}", path.display()))
 }
 
-struct GenerateOptions {
-    prompts: Vec<String>,
-    seconds: Option<String>,
-    count: Option<usize>,
-    seed: Option<u64>,
-    steps: Option<i64>,
-    guidance: Option<f64>,
-    dir: Option<std::path::PathBuf>,
-    stage: Option<String>,
-}
-
 /// `pipe generate`: the config's `generate:` section with the command line on top;
 /// the model and encoder are the deps of the pipeline's `motion.generate` stage,
 /// computed through the DAG first (cached when unchanged).
-fn generate(
-    g: &GlobalArgs,
-    o: GenerateOptions,
-    config: &ConfigArgs,
-    json: bool,
-    out: &mut dyn Write,
-) -> anyhow::Result<i32> {
+fn generate(g: &GlobalArgs, o: GenerateArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     use pipe::spec::{Dep, KindRef};
     use pipe_model::generate::{GenerateConfig, Seconds};
     let kinds = kinds();
-    let project = Project::open(&g.dir, &choice(config)?, &kinds)?;
+    let project = Project::open(&g.dir, &choice(&o.config)?, &kinds)?;
     let section = project.config.get("generate").cloned();
     let mut cfg: GenerateConfig = match section {
         Some(v) => serde_json::from_value(v).map_err(|e| {
@@ -566,7 +529,7 @@ fn generate(
         cfg.threads,
     )?;
     cfg.check(Some(&gen.card)).map_err(Error::Usage)?;
-    let dir = match &o.dir {
+    let dir = match &o.out {
         Some(d) if d.is_absolute() => d.clone(),
         Some(d) => std::env::current_dir()?.join(d),
         None => project
@@ -577,7 +540,7 @@ fn generate(
     let t0 = std::time::Instant::now();
     let samples = pipe_model::generate::generate_into(&mut gen, &cfg, &dir)?;
     let secs = t0.elapsed().as_secs_f64();
-    if json {
+    if o.json {
         let v = serde_json::json!({
             "dir": dir,
             "seconds": secs,

@@ -158,12 +158,21 @@ mod tests {
             seed: 0,
             libtorch: "x".into(),
         };
+        write_card(dir, &card);
+        card
+    }
+
+    fn write_card(dir: &Path, card: &ModelCard) {
         std::fs::write(
             dir.join("config.json"),
-            serde_json::to_vec(&card).expect("json"),
+            serde_json::to_vec(card).expect("json"),
         )
         .expect("write");
-        card
+    }
+
+    /// The whole error chain of a load that must fail.
+    fn load_err(dir: &Path) -> String {
+        format!("{:#}", load(dir, Device::Cpu).err().expect("must fail"))
     }
 
     fn small() -> ModelConfig {
@@ -197,30 +206,16 @@ mod tests {
             serde_json::from_slice(&std::fs::read(d.path().join("config.json")).expect("read"))
                 .expect("json");
         card.model.d_model = 32;
-        std::fs::write(
-            d.path().join("config.json"),
-            serde_json::to_vec(&card).expect("json"),
-        )
-        .expect("write");
-        let err = format!(
-            "{:#}",
-            load(d.path(), Device::Cpu).err().expect("must fail")
-        );
+        write_card(d.path(), &card);
+        let err = load_err(d.path());
         assert!(
             err.contains("model.safetensors: tensor `") && err.contains("another model config"),
             "{err}"
         );
         card.model.d_model = 16;
         card.model.layers = 2;
-        std::fs::write(
-            d.path().join("config.json"),
-            serde_json::to_vec(&card).expect("json"),
-        )
-        .expect("write");
-        let err = format!(
-            "{:#}",
-            load(d.path(), Device::Cpu).err().expect("must fail")
-        );
+        write_card(d.path(), &card);
+        let err = load_err(d.path());
         assert!(err.contains("no tensor `layers.1."), "{err}");
     }
 
@@ -231,37 +226,21 @@ mod tests {
         let w = d.path().join("model.safetensors");
         let bytes = std::fs::read(&w).expect("read");
         std::fs::write(&w, &bytes[..bytes.len() / 3]).expect("truncate");
-        let err = format!(
-            "{:#}",
-            load(d.path(), Device::Cpu).err().expect("must fail")
-        );
+        let err = load_err(d.path());
         assert!(
             err.contains("model.safetensors: not a readable safetensors file"),
             "{err}"
         );
         std::fs::remove_file(&w).expect("rm");
-        let err = format!(
-            "{:#}",
-            load(d.path(), Device::Cpu).err().expect("must fail")
-        );
+        let err = load_err(d.path());
         assert!(err.contains("model.safetensors: no such file"), "{err}");
         std::fs::write(d.path().join("config.json"), "{\"format\": 3}").expect("write");
-        let err = format!(
-            "{:#}",
-            load(d.path(), Device::Cpu).err().expect("must fail")
-        );
+        let err = load_err(d.path());
         assert!(err.contains("config.json: not a model config"), "{err}");
         let mut card = save(d.path(), small());
         card.model.layers = 0;
-        std::fs::write(
-            d.path().join("config.json"),
-            serde_json::to_vec(&card).expect("json"),
-        )
-        .expect("write");
-        let err = format!(
-            "{:#}",
-            load(d.path(), Device::Cpu).err().expect("must fail")
-        );
+        write_card(d.path(), &card);
+        let err = load_err(d.path());
         assert!(err.contains("model.layers must be at least 1"), "{err}");
     }
 }

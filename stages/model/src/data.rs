@@ -5,12 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use arrow_array::{
-    Array, FixedSizeListArray, Float32Array, Int32Array, ListArray, RecordBatch, StringArray,
-};
+use arrow_array::{Array, FixedSizeListArray, Float32Array, Int32Array, ListArray, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use pipe_motion::features::{to_features, N_FEATURES};
 use pipe_motion::stats::{for_each_motion, Normalisation};
+use pipe_tabular::column;
 use tch::{Device, Kind, Tensor};
 
 /// One motion, its features normalised with the train-split statistics.
@@ -43,14 +42,6 @@ fn open(path: &Path) -> anyhow::Result<parquet::arrow::arrow_reader::ParquetReco
     Ok(ParquetRecordBatchReaderBuilder::try_new(f)
         .with_context(|| format!("{}: not a Parquet file", path.display()))?
         .build()?)
-}
-
-fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str, path: &Path) -> anyhow::Result<&'a T> {
-    b.column_by_name(name)
-        .with_context(|| format!("{}: no column `{name}`", path.display()))?
-        .as_any()
-        .downcast_ref::<T>()
-        .with_context(|| format!("{}: column `{name}` has an unexpected type", path.display()))
 }
 
 fn f32_values(a: &dyn Array, what: &str) -> anyhow::Result<Vec<f32>> {
@@ -123,8 +114,8 @@ impl Dataset {
         let mut pairs: BTreeMap<String, Vec<(usize, usize)>> = BTreeMap::new();
         for b in open(texts)? {
             let b = b?;
-            let ids = col::<StringArray>(&b, "id", texts)?;
-            let sents = col::<StringArray>(&b, "sentence", texts)?;
+            let ids = column::<StringArray>(&b, "id", texts)?;
+            let sents = column::<StringArray>(&b, "sentence", texts)?;
             for i in 0..b.num_rows() {
                 let Some(&m) = by_id.get(ids.value(i)) else {
                     bail!(
@@ -271,8 +262,8 @@ fn read_embeddings(path: &Path) -> anyhow::Result<Embeddings> {
     let mut dim = 0usize;
     for b in builder.build()? {
         let b = b?;
-        let s = col::<StringArray>(&b, "sentence", path)?;
-        let e = col::<FixedSizeListArray>(&b, "embedding", path)?;
+        let s = column::<StringArray>(&b, "sentence", path)?;
+        let e = column::<FixedSizeListArray>(&b, "embedding", path)?;
         dim = e.value_length() as usize;
         let vals = f32_values(
             e.values().as_ref(),
@@ -306,7 +297,7 @@ fn read_embeddings(path: &Path) -> anyhow::Result<Embeddings> {
                 out.push(vals[fsl.offset() * dim..(fsl.offset() + fsl.len()) * dim].to_vec());
             }
         }
-        let _ = col::<Int32Array>(&b, "n_tokens", path)?;
+        let _ = column::<Int32Array>(&b, "n_tokens", path)?;
     }
     if sentences.is_empty() || dim == 0 {
         bail!("{}: no embeddings", path.display());

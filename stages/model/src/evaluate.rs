@@ -23,7 +23,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::criteria::{classify, measure, Measures, ACTIONS, IN_PLACE, OPPOSITES};
 use crate::generate::{GenerateConfig, Generated, Generator, Seconds};
-use pipe_motion::features::{to_features, N_FEATURES};
+use pipe_motion::features::to_features;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -123,11 +123,7 @@ fn read_texts(path: &Path) -> anyhow::Result<Vec<(String, String, String)>> {
         .build()?
     {
         let b = b?;
-        let get = |n: &str| {
-            b.column_by_name(n)
-                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-                .with_context(|| format!("{}: no string column `{n}`", path.display()))
-        };
+        let get = |n: &str| pipe_tabular::column::<StringArray>(&b, n, path);
         let (ids, splits, sents) = (get("id")?, get("split")?, get("sentence")?);
         for i in 0..b.num_rows() {
             out.push((
@@ -302,16 +298,7 @@ pub fn evaluate(
     let mut by_prompt: BTreeMap<usize, Vec<&Generated>> = BTreeMap::new();
     for g in &samples {
         let (set, action, sentence) = &prompts[g.prompt_index];
-        let raw: Vec<f64> = g
-            .features
-            .chunks_exact(N_FEATURES)
-            .flat_map(|r| {
-                r.iter()
-                    .zip(gen.card.mean.iter().zip(&gen.card.std))
-                    .map(|(x, (m, s))| x * s + m)
-            })
-            .collect();
-        let ms = measure(&raw, fps);
+        let ms = measure(&g.raw, fps);
         judged.push(Judged {
             set,
             action: action.clone(),

@@ -173,8 +173,10 @@ pub struct Generated {
     pub fps: f64,
     /// `frames × 50` in the `.npy` layout.
     pub motion: Vec<f32>,
-    /// Normalised model features `frames × 50` (what the evaluation measures).
+    /// Normalised model features `frames × 50` (diversity is measured on these).
     pub features: Vec<f64>,
+    /// The same features in their own units (what the action criteria measure).
+    pub raw: Vec<f64>,
     pub files: Vec<PathBuf>,
 }
 
@@ -356,6 +358,7 @@ impl Generator {
                 fps,
                 motion,
                 features: norm.to_vec(),
+                raw,
                 files: Vec::new(),
             });
         }

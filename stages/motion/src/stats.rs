@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use arrow_array::{
-    Array, FixedSizeListArray, Float32Array, Float64Array, ListArray, RecordBatch, StringArray,
-};
+use arrow_array::{Array, FixedSizeListArray, Float32Array, Float64Array, ListArray, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use pipe_stage_api::{StageContext, StageKind};
+use pipe_tabular::column;
 use serde::Deserialize;
 
 use crate::features::{
@@ -51,14 +50,6 @@ pub struct MotionRecord {
     pub split: String,
     pub fps: f64,
     pub mmm: Mmm,
-}
-
-fn column<'a, T: 'static>(b: &'a RecordBatch, name: &str, path: &Path) -> anyhow::Result<&'a T> {
-    b.column_by_name(name)
-        .with_context(|| format!("{}: no column `{name}`", path.display()))?
-        .as_any()
-        .downcast_ref::<T>()
-        .with_context(|| format!("{}: column `{name}` has an unexpected type", path.display()))
 }
 
 /// The f32 samples of row `i` of a list-of-fixed-size-list column, as f64.

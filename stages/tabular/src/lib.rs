@@ -14,6 +14,20 @@ use parquet::file::properties::WriterProperties;
 
 /// How every Parquet file of the project is written: snappy, and no dictionary
 /// encoding (it never pays off for float samples and cost more than parsing them).
+/// Column `name` of a batch read from `path`, as the array type `T`; the error names
+/// the file and the column.
+pub fn column<'a, T: 'static>(
+    b: &'a RecordBatch,
+    name: &str,
+    path: &Path,
+) -> anyhow::Result<&'a T> {
+    b.column_by_name(name)
+        .with_context(|| format!("{}: no column `{name}`", path.display()))?
+        .as_any()
+        .downcast_ref::<T>()
+        .with_context(|| format!("{}: column `{name}` has an unexpected type", path.display()))
+}
+
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
