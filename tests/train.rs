@@ -215,6 +215,15 @@ fn bad_model_and_train_configs_name_the_key() {
             "train.device must be auto, cpu, cuda or cuda:N",
         ),
         ("model.text_conditioning=words", "unknown variant `words`"),
+        (
+            "evaluate.seeds=0",
+            "evaluate.sentences_per_action and evaluate.seeds must be at least 1",
+        ),
+        ("generate.count=0", "count must be 1 to 1000"),
+        (
+            "generate.prompts=[]",
+            "generate.prompts: list at least one prompt",
+        ),
     ];
     for (set, want) in cases {
         let out = p.run(&["run", "--set", set]);
