@@ -3,6 +3,7 @@
 //! a synthetic KIT-format dataset (`synth`, stage `kit.synth`) and a file checker
 //! (`check`, `pipe kit check`). Knows nothing about scheduling.
 
+pub mod body;
 pub mod check;
 pub mod extract;
 pub mod joints;

@@ -1,0 +1,11 @@
+//! The MMM body: the reference model ([`model`]), forward kinematics ([`fk`]),
+//! BVH export ([`bvh`]) and left/right mirroring ([`mirror`]).
+
+pub mod bvh;
+pub mod fk;
+pub mod math;
+pub mod mirror;
+pub mod model;
+
+pub use fk::{forward, BodyMotion, Poses, DEFAULT_HEIGHT_M};
+pub use model::{Dof, Node, Skeleton};
