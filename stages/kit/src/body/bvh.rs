@@ -322,6 +322,7 @@ pub fn to_string(sk: &Skeleton, m: &BodyMotion) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

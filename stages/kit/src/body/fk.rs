@@ -176,6 +176,7 @@ pub fn forward(sk: &Skeleton, m: &BodyMotion) -> Poses {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 pub(crate) mod tests {
     use super::*;
     use crate::mmm::{read_file, Channels};

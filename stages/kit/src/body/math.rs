@@ -104,6 +104,7 @@ pub fn from_euler(angles: &Vec3, axes: [usize; 3]) -> Mat3 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

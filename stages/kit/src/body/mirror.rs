@@ -111,6 +111,7 @@ pub fn mirror_sentence(s: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::body::fk::forward;

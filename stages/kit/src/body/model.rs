@@ -344,6 +344,7 @@ impl Skeleton {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::joints::KIT_JOINTS;
