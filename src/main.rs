@@ -13,6 +13,8 @@ use pipe::spec::{Override, Pipeline, StageKinds};
 use pipe::{exit, Error};
 use pipe_stage_api::{JobSpec, StageContext};
 
+mod motion_cli;
+
 /// A reproducible dataflow pipeline for text-to-motion: a YAML DAG of content-hashed stages.
 ///
 /// Stages whose inputs (files, upstream outputs, parameters, implementation) are
@@ -44,6 +46,10 @@ enum TopCommand {
     /// Generate motions from sentences with the trained model of the current config
     /// (training it first if needed); prints the files it wrote
     Generate(GenerateArgs),
+    /// Write a motion (MMM .xml, .npy or dataset id) as BVH, joint positions, MMM XML or .npy
+    Export(motion_cli::ExportArgs),
+    /// Draw a motion as a stick-figure contact sheet (PNG) and animation (GIF)
+    Render(motion_cli::RenderArgs),
     /// KIT-ML motion files: check what is wrong with them
     Kit {
         #[command(subcommand)]
@@ -182,6 +188,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             json,
         } => embed(&cli.global, &sentences, &encoder, json, out),
         TopCommand::Generate(a) => generate(&cli.global, a, out),
+        TopCommand::Export(a) => motion_cli::export(&cli.global, a, &kinds(), out),
+        TopCommand::Render(a) => motion_cli::render(&cli.global, a, &kinds(), out),
         TopCommand::Kit {
             command: KitCommand::Check { files },
         } => {

@@ -49,6 +49,8 @@ pub struct MotionRecord {
     pub id: String,
     pub split: String,
     pub fps: f64,
+    /// Subject height (m), when the file gave one.
+    pub height_m: Option<f64>,
     pub mmm: Mmm,
 }
 
@@ -93,6 +95,7 @@ pub fn for_each_motion(
         let rp = column::<ListArray>(&b, "root_position", path)?;
         let rr = column::<ListArray>(&b, "root_rotation", path)?;
         let jp = column::<ListArray>(&b, "joint_position", path)?;
+        let height = column::<Float32Array>(&b, "height_m", path)?;
         for i in 0..b.num_rows() {
             let id = ids.value(i).to_string();
             let place = || format!("{}: motion {id}", path.display());
@@ -122,6 +125,9 @@ pub fn for_each_motion(
             let rec = MotionRecord {
                 split: splits.value(i).to_string(),
                 fps: fps.value(i),
+                // Stored as float32: back to the millimetre the files give.
+                height_m: (!height.is_null(i))
+                    .then(|| (height.value(i) as f64 * 1e4).round() / 1e4),
                 mmm: Mmm {
                     root_position,
                     root_rotation,

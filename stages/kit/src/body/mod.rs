@@ -6,6 +6,7 @@ pub mod fk;
 pub mod math;
 pub mod mirror;
 pub mod model;
+pub mod npy;
 
 pub use fk::{forward, BodyMotion, Poses, DEFAULT_HEIGHT_M};
 pub use model::{Dof, Node, Skeleton};

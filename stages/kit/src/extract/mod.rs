@@ -546,3 +546,22 @@ impl StageKind for ExtractStage {
         Ok(())
     }
 }
+
+/// The first sentence of motion `id` in a `texts.parquet` (None if it has none or
+/// the file cannot be read).
+pub fn first_sentence(texts: &Path, id: &str) -> Option<String> {
+    use arrow_array::{Array, StringArray};
+    let f = std::fs::File::open(texts).ok()?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .ok()?
+        .build()
+        .ok()?;
+    for b in reader.flatten() {
+        let ids = pipe_tabular::column::<StringArray>(&b, "id", texts).ok()?;
+        let sent = pipe_tabular::column::<StringArray>(&b, "sentence", texts).ok()?;
+        if let Some(i) = (0..b.num_rows()).find(|&i| ids.value(i) == id && !sent.is_null(i)) {
+            return Some(sent.value(i).to_string());
+        }
+    }
+    None
+}

@@ -1,0 +1,404 @@
+//! `pipe export` and `pipe render`: a motion — an MMM `.xml`, a generated `.npy`, or
+//! a dataset motion by id — as BVH, joint positions, MMM XML or `.npy`, and as a
+//! stick-figure contact sheet (PNG) and animation (GIF).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use pipe::cli::{ConfigArgs, GlobalArgs};
+use pipe::commands::{run, status};
+use pipe::project::Project;
+use pipe::spec::KindRef;
+use pipe::{exit, Error};
+use pipe_kit::body::{self, BodyMotion, Skeleton};
+
+/// Where a motion comes from and how to read what a file does not say.
+#[derive(Debug, clap::Args)]
+pub struct Source {
+    /// An MMM `.xml` file, a `.npy` file ([frames, 50], as `pipe generate` writes),
+    /// or the id of a dataset motion (e.g. 00001) in the `kit.extract` output
+    #[arg(value_name = "MOTION")]
+    pub motion: String,
+    /// Mirror the motion left ↔ right first
+    #[arg(long)]
+    pub mirror: bool,
+    /// Frame rate of a `.npy` motion (default: 20, what `pipe generate` writes)
+    #[arg(long, value_name = "FPS")]
+    pub fps: Option<f64>,
+    /// Subject height in m, for files that do not give one (default: 1.75)
+    #[arg(long, value_name = "M")]
+    pub height: Option<f64>,
+    /// The `kit.extract` stage to look ids up in (default: the only one)
+    #[arg(long, value_name = "STAGE")]
+    pub stage: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// BVH (Y up, metres, the subject facing −Z): opens in Blender with its defaults
+    Bvh,
+    /// Joint positions: `.npy` float32 [frames, points, 3] in metres (MMM axes, z up)
+    Positions,
+    /// MMM motion XML (44 KIT-ML joints)
+    Xml,
+    /// `.npy` float32 [frames, 50]: root position (mm), root rotation, 44 joint angles
+    Npy,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    #[arg(value_enum)]
+    pub format: Format,
+    #[command(flatten)]
+    pub source: Source,
+    /// Output file
+    #[arg(short, long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Print a JSON summary on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub source: Source,
+    /// Folder for <name>.png and <name>.gif (default: the current folder)
+    #[arg(short, long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Caption (default: the dataset sentence, or the file name)
+    #[arg(long, value_name = "TEXT")]
+    pub caption: Option<String>,
+    /// Panels of the contact sheet
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub panels: usize,
+    /// Only the contact sheet
+    #[arg(long)]
+    pub no_gif: bool,
+}
+
+/// A motion read for the body, with a name for files and a caption.
+pub struct Loaded {
+    pub motion: BodyMotion,
+    pub name: String,
+    pub caption: String,
+}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    Error::Usage(msg.into()).into()
+}
+
+pub fn load(g: &GlobalArgs, s: &Source, kinds: &pipe::spec::StageKinds) -> anyhow::Result<Loaded> {
+    if let Some(h) = s.height {
+        if !(h.is_finite() && h > 0.0 && h <= 3.0) {
+            return Err(usage(format!("--height must be in (0, 3] m, got {h}")));
+        }
+    }
+    if let Some(f) = s.fps {
+        if !(f.is_finite() && f > 0.0) {
+            return Err(usage(format!("--fps must be positive, got {f}")));
+        }
+    }
+    let height = s.height.unwrap_or(body::DEFAULT_HEIGHT_M);
+    let path = Path::new(&s.motion);
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let stem = path
+        .file_stem()
+        .and_then(|e| e.to_str())
+        .unwrap_or("motion")
+        .to_string();
+    let (motion, name, caption) = match ext.as_deref() {
+        Some("xml") => {
+            let m = pipe_kit::mmm::read_file(path, pipe_kit::mmm::Channels::default())
+                .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+            let mut b = BodyMotion::from_mmm(&m, height)
+                .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+            if let Some(h) = s.height {
+                b.height_m = h;
+            }
+            (b, stem.clone(), stem)
+        }
+        Some("npy") => {
+            let (r, c, v) = body::npy::read_2d(path).map_err(usage)?;
+            let b = body::npy::motion_from_layout(r, c, &v, s.fps.unwrap_or(20.0), height)
+                .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+            (b, stem.clone(), stem)
+        }
+        Some(other) => {
+            return Err(usage(format!(
+                "{}: unknown motion file type .{other} (expected .xml, .npy or a dataset id)",
+                path.display()
+            )))
+        }
+        None if path.components().count() == 1 && !path.is_dir() => {
+            dataset(g, s, kinds, height).map_err(|e| {
+                e.context(format!(
+                    "`{}` is not a motion file (.xml, .npy), so it was looked up as a dataset motion id",
+                    s.motion
+                ))
+            })?
+        }
+        None => {
+            return Err(usage(format!(
+                "{}: not a motion file (expected .xml, .npy or a dataset id)",
+                path.display()
+            )))
+        }
+    };
+    let sk = Skeleton::mmm();
+    Ok(if s.mirror {
+        Loaded {
+            motion: body::mirror::mirror(&sk, &motion),
+            name: format!("{name}_mirrored"),
+            caption: body::mirror::mirror_sentence(&caption),
+        }
+    } else {
+        Loaded {
+            motion,
+            name,
+            caption,
+        }
+    })
+}
+
+/// A dataset motion by id from the `kit.extract` stage's `motions.parquet` (computed
+/// through the DAG first, cached when unchanged); its first sentence as caption.
+fn dataset(
+    g: &GlobalArgs,
+    s: &Source,
+    kinds: &pipe::spec::StageKinds,
+    height: f64,
+) -> anyhow::Result<(BodyMotion, String, String)> {
+    let choice = crate::choice(&s.config)?;
+    let project = Project::open(&g.dir, &choice, kinds)?;
+    let stages: Vec<&pipe::spec::Stage> = project
+        .pipeline
+        .stages
+        .iter()
+        .filter(|st| matches!(&st.kind, KindRef::Uses(k) if k == "kit.extract"))
+        .filter(|st| s.stage.as_ref().is_none_or(|n| *n == st.name))
+        .collect();
+    let [st] = stages.as_slice() else {
+        return Err(usage(match &s.stage {
+            Some(n) => format!("no `kit.extract` stage named `{n}` in pipeline.yaml"),
+            None if stages.is_empty() => format!(
+                "`{}` is not a file, and pipeline.yaml has no `kit.extract` stage to look it up as a motion id",
+                s.motion
+            ),
+            None => "pipeline.yaml has several `kit.extract` stages: choose one with --stage".into(),
+        }));
+    };
+    let dir = computed(&project, kinds, &st.name)?;
+    let parquet = dir.join("motions.parquet");
+    let mut found = None;
+    let mut ids = Vec::new();
+    pipe_motion::stats::for_each_motion(&parquet, |r| {
+        if r.id == s.motion {
+            found = Some(r);
+        } else if ids.len() < 5 {
+            ids.push(r.id);
+        }
+        Ok(())
+    })?;
+    let Some(r) = found else {
+        return Err(usage(format!(
+            "no motion `{}` in {} (ids look like: {})",
+            s.motion,
+            parquet.display(),
+            ids.join(", ")
+        )));
+    };
+    let caption = pipe_kit::extract::first_sentence(&dir.join("texts.parquet"), &r.id)
+        .unwrap_or_else(|| r.id.clone());
+    let m = BodyMotion {
+        fps: r.fps,
+        height_m: s.height.or(r.height_m).unwrap_or(height),
+        root_position: r.mmm.root_position,
+        root_rotation: r.mmm.root_rotation,
+        joints: r.mmm.joints,
+    };
+    m.check()
+        .map_err(|e| usage(format!("{}: motion {}: {e}", parquet.display(), r.id)))?;
+    Ok((m, r.id, caption))
+}
+
+/// Run `stage` (and what it needs) if it is not cached; its output folder.
+pub fn computed(
+    project: &Project,
+    kinds: &pipe::spec::StageKinds,
+    stage: &str,
+) -> anyhow::Result<PathBuf> {
+    pipe::exec::install_signal_handler();
+    let opts = run::RunOptions {
+        target: Some(stage.to_string()),
+        force: Vec::new(),
+        jobs: crate::jobs(None)?,
+        quiet: true,
+        sweep: None,
+    };
+    let report = run::run(project, kinds, &opts)?;
+    if !report.ok {
+        run::print_report(&mut std::io::stderr(), &report, false)?;
+        anyhow::bail!("stage `{stage}` could not be computed");
+    }
+    let key = status::status(project, kinds, Some(stage))?
+        .into_iter()
+        .find(|s| s.name == stage)
+        .and_then(|s| s.key)
+        .with_context(|| format!("stage `{stage}` was not computed"))?;
+    Ok(project.store.entry_dir(stage, &key))
+}
+
+fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(usage(format!("{}: no such folder", dir.display())));
+        }
+    }
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("out")
+    ));
+    let res = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        write(&mut f)?;
+        f.sync_all()
+    })();
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e).into());
+    }
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    Ok(())
+}
+
+fn npy_header(shape: &[usize]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend((h.len() as u16).to_le_bytes());
+    b.extend(h.as_bytes());
+    b
+}
+
+pub fn export(
+    g: &GlobalArgs,
+    a: ExportArgs,
+    kinds: &pipe::spec::StageKinds,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    let l = load(g, &a.source, kinds)?;
+    let sk = Skeleton::mmm();
+    let m = &l.motion;
+    let mut points = Vec::new();
+    match a.format {
+        Format::Bvh => write_atomic(&a.out, |f| {
+            let mut w = std::io::BufWriter::new(f);
+            body::bvh::write(&sk, m, &mut w)?;
+            w.flush()
+        })?,
+        Format::Positions => {
+            let h = body::bvh::Hierarchy::new(&sk);
+            points = h.point_names();
+            let p = h.points(&body::forward(&sk, m));
+            write_atomic(&a.out, |f| {
+                let mut b = npy_header(&[m.frames(), points.len(), 3]);
+                for v in p.iter().flatten() {
+                    b.extend(((v / 1000.0) as f32).to_le_bytes());
+                }
+                f.write_all(&b)
+            })?
+        }
+        Format::Npy => write_atomic(&a.out, |f| {
+            let mut b = npy_header(&[m.frames(), body::npy::WIDTH]);
+            for t in 0..m.frames() {
+                let row = m.root_position[t]
+                    .iter()
+                    .chain(&m.root_rotation[t])
+                    .chain(&m.joints[t * 44..(t + 1) * 44]);
+                for v in row {
+                    b.extend((*v as f32).to_le_bytes());
+                }
+            }
+            f.write_all(&b)
+        })?,
+        Format::Xml => {
+            let mm = pipe_kit::mmm::Motion {
+                name: l.name.clone(),
+                height_m: Some(m.height_m),
+                joint_names: pipe_kit::joints::KIT_JOINTS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                timesteps: (0..m.frames()).map(|t| t as f64 / m.fps).collect(),
+                root_position: m.root_position.clone(),
+                root_rotation: m.root_rotation.clone(),
+                joint_position: m.joints.clone(),
+                ..Default::default()
+            };
+            let xml = pipe_kit::mmm::to_xml(&mm);
+            write_atomic(&a.out, |f| f.write_all(xml.as_bytes()))?
+        }
+    }
+    if a.json {
+        let v = serde_json::json!({
+            "file": a.out, "frames": m.frames(), "fps": m.fps, "height_m": m.height_m,
+            "points": points,
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(out, "{}", a.out.display())?;
+    }
+    Ok(exit::OK)
+}
+
+pub fn render(
+    g: &GlobalArgs,
+    a: RenderArgs,
+    kinds: &pipe::spec::StageKinds,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    if a.panels == 0 || a.panels > 64 {
+        return Err(usage(format!(
+            "--panels must be in 1..=64, got {}",
+            a.panels
+        )));
+    }
+    let l = load(g, &a.source, kinds)?;
+    let dir = a.out.clone().unwrap_or_else(|| PathBuf::from("."));
+    if !dir.is_dir() {
+        return Err(usage(format!("{}: no such folder", dir.display())));
+    }
+    let caption = a.caption.clone().unwrap_or(l.caption);
+    let preview = pipe_view::Preview::new(&Skeleton::mmm(), &l.motion, &caption);
+    let sizes = pipe_view::Sizes {
+        panels: a.panels,
+        ..Default::default()
+    };
+    let png = dir.join(format!("{}.png", l.name));
+    let gif = dir.join(format!("{}.gif", l.name));
+    preview.write(Some(&png), (!a.no_gif).then_some(gif.as_path()), &sizes)?;
+    writeln!(out, "{}", png.display())?;
+    if !a.no_gif {
+        writeln!(out, "{}", gif.display())?;
+    }
+    Ok(exit::OK)
+}
