@@ -83,6 +83,9 @@ struct GenerateArgs {
     stage: Option<String>,
     #[command(flatten)]
     config: ConfigArgs,
+    /// Skip the .png/.gif previews (faster)
+    #[arg(long)]
+    no_previews: bool,
     /// Print a JSON summary on stdout
     #[arg(long)]
     json: bool,
@@ -470,6 +473,9 @@ fn generate(g: &GlobalArgs, o: GenerateArgs, out: &mut dyn Write) -> anyhow::Res
     cfg.seed = o.seed.unwrap_or(cfg.seed);
     cfg.steps = o.steps.unwrap_or(cfg.steps);
     cfg.guidance = o.guidance.unwrap_or(cfg.guidance);
+    if o.no_previews {
+        cfg.previews = false;
+    }
     cfg.check(None).map_err(Error::Usage)?;
 
     let stages: Vec<&pipe::spec::Stage> = project

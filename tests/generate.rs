@@ -47,9 +47,37 @@ fn pipe_generate_writes_files_that_read_back_and_is_seeded() {
     )
     .success();
     let listed: Vec<String> = out.stdout().lines().map(|l| l.trim().to_string()).collect();
-    assert_eq!(listed.len(), 2 * 3 * 2 + 1, "{listed:?}");
+    // Per sample .npy, .xml, .bvh, .png, .gif; then generated.parquet.
+    assert_eq!(listed.len(), 2 * 3 * 5 + 1, "{listed:?}");
     let dir = p.path().join("a");
-    assert_eq!(files(&dir).len(), 13, "{:?}", files(&dir));
+    assert_eq!(files(&dir).len(), 31, "{:?}", files(&dir));
+    for ext in ["bvh", "png", "gif"] {
+        let f = format!("01-a-person-jumps-twice-2.{ext}");
+        assert!(files(&dir).contains(&f), "{f}: {:?}", files(&dir));
+    }
+    let bvh = std::fs::read_to_string(dir.join("01-a-person-jumps-twice-2.bvh")).expect("bvh");
+    assert!(
+        bvh.starts_with("HIERARCHY\nROOT root") && bvh.contains("Frames: 80\nFrame Time: 0.05")
+    );
+    // Without previews: .npy, .xml, .bvh and the table.
+    generate(
+        &p,
+        &[
+            "someone waves",
+            "--seconds",
+            "2",
+            "--no-previews",
+            "--out",
+            "b",
+        ],
+    )
+    .success();
+    assert_eq!(
+        files(&p.path().join("b")).len(),
+        4,
+        "{:?}",
+        files(&p.path().join("b"))
+    );
     assert!(files(&dir).contains(&"01-a-person-jumps-twice-1.npy".to_string()));
     assert!(files(&dir).contains(&"02-someone-waves-3.xml".to_string()));
 
@@ -216,7 +244,7 @@ fn generate_and_evaluate_stages_end_the_pipeline() {
     assert_eq!(r["ok"], true, "{r}");
     let g = p.entries("generate")[0].clone();
     let samples = files(&g.join("samples"));
-    assert_eq!(samples.len(), 2 * 2 * 2, "{samples:?}");
+    assert_eq!(samples.len(), 2 * 2 * 5, "{samples:?}");
     let e = p.entries("evaluate")[0].clone();
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(e.join("metrics.json")).expect("metrics"))

@@ -164,6 +164,10 @@ pub struct TrainConfig {
     pub checkpoint_every: u64,
     /// Validation loss every this many steps (and at the end).
     pub eval_every: u64,
+    /// Add the left-right mirror of every training motion, paired with its sentence
+    /// with "left" and "right" swapped (when that sentence has an embedding; a
+    /// sentence without left/right keeps its own).
+    pub mirror: bool,
 }
 
 impl Default for TrainConfig {
@@ -188,6 +192,7 @@ impl Default for TrainConfig {
             length_weight: 0.1,
             checkpoint_every: 200,
             eval_every: 250,
+            mirror: false,
         }
     }
 }

@@ -253,4 +253,55 @@ mod tests {
             assert!(ACTIONS.contains(&a.name().as_str()));
         }
     }
+
+    /// Mirroring (pipe_kit::body::mirror) turns a left wave into a right wave and a
+    /// left turn into a right turn, and leaves every other action what it was, as the
+    /// criteria see it.
+    #[test]
+    fn mirrored_motions_do_the_mirrored_action() {
+        use pipe_kit::body::{mirror::mirror, BodyMotion, Skeleton};
+        let sk = Skeleton::mmm();
+        let fps = 20.0;
+        let (mut n, mut right) = (0, 0);
+        let mut wrong = Vec::new();
+        for (ai, a) in Action::ALL.iter().enumerate() {
+            let want = match a.name().as_str() {
+                "wave_left" => "wave_right".to_string(),
+                "wave_right" => "wave_left".to_string(),
+                "turn_left" => "turn_right".to_string(),
+                "turn_right" => "turn_left".to_string(),
+                other => other.to_string(),
+            };
+            for s in 0..10u64 {
+                let mut rng = Rng::new(5000 + 100 * ai as u64 + s);
+                let g = generate(*a, 1.75, 4.0, fps, &mut rng);
+                let body = BodyMotion {
+                    fps,
+                    height_m: 1.75,
+                    root_position: g.root_position,
+                    root_rotation: g.root_rotation,
+                    joints: g.joints,
+                };
+                let m = mirror(&sk, &body);
+                let mmm = Mmm {
+                    root_position: m.root_position,
+                    root_rotation: m.root_rotation,
+                    joints: m.joints,
+                };
+                let (f, _) = to_features(&mmm, fps);
+                let got = classify(&measure(&f, fps));
+                n += 1;
+                if got == want {
+                    right += 1;
+                } else {
+                    wrong.push(format!("{} mirrored -> {got}, want {want}", a.name()));
+                }
+            }
+        }
+        let acc = right as f64 / n as f64;
+        assert!(acc >= 0.97, "accuracy {acc:.3}:\n{}", wrong.join("\n"));
+        for w in &wrong {
+            assert!(!w.starts_with("wave"), "{w}");
+        }
+    }
 }

@@ -7,7 +7,8 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use arrow_array::{Array, FixedSizeListArray, Float32Array, Int32Array, ListArray, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use pipe_motion::features::{to_features, N_FEATURES};
+use pipe_kit::body::BodyMotion;
+use pipe_motion::features::{to_features, Mmm, N_FEATURES};
 use pipe_motion::stats::{for_each_motion, Normalisation};
 use pipe_tabular::column;
 use tch::{Device, Kind, Tensor};
@@ -35,6 +36,9 @@ pub struct Dataset {
     pub encoder: (String, String),
     /// Per split: (motion index, sentence index) pairs.
     pub pairs: BTreeMap<String, Vec<(usize, usize)>>,
+    /// Mirrored training pairs added, and those left out because the mirrored
+    /// sentence has no embedding.
+    pub mirrored: (usize, usize),
 }
 
 fn open(path: &Path) -> anyhow::Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
@@ -62,6 +66,7 @@ impl Dataset {
         motions: &Path,
         texts: &Path,
         embeddings: &Path,
+        mirror: bool,
     ) -> anyhow::Result<Self> {
         let norm: Normalisation = serde_json::from_slice(
             &std::fs::read(norm).with_context(|| format!("reading {}", norm.display()))?,
@@ -74,6 +79,9 @@ impl Dataset {
             );
         }
         let mut ms = Vec::new();
+        let skeleton = pipe_kit::body::Skeleton::mmm();
+        // Motion id → index of its mirrored copy.
+        let mut mirrored_of: HashMap<String, usize> = HashMap::new();
         for_each_motion(motions, |m| {
             if (m.fps - norm.fps).abs() > 1e-9 {
                 bail!(
@@ -83,20 +91,51 @@ impl Dataset {
                     norm.fps
                 );
             }
-            let (f, _) = to_features(&m.mmm, m.fps);
-            let feats = f
-                .chunks_exact(N_FEATURES)
-                .flat_map(|row| {
-                    row.iter()
-                        .zip(norm.stats.mean.iter().zip(&norm.stats.std))
-                        .map(|(x, (mu, sd))| ((x - mu) / sd) as f32)
-                })
-                .collect::<Vec<f32>>();
+            let normalise = |mmm: &Mmm| {
+                let (f, _) = to_features(mmm, m.fps);
+                f.chunks_exact(N_FEATURES)
+                    .flat_map(|row| {
+                        row.iter()
+                            .zip(norm.stats.mean.iter().zip(&norm.stats.std))
+                            .map(|(x, (mu, sd))| ((x - mu) / sd) as f32)
+                    })
+                    .collect::<Vec<f32>>()
+            };
+            if mirror && m.split == "train" {
+                let body = BodyMotion {
+                    fps: m.fps,
+                    height_m: m.height_m.unwrap_or(pipe_kit::body::DEFAULT_HEIGHT_M),
+                    root_position: m.mmm.root_position.clone(),
+                    root_rotation: m.mmm.root_rotation.clone(),
+                    joints: m.mmm.joints.clone(),
+                };
+                let mb = pipe_kit::body::mirror::mirror(&skeleton, &body);
+                let mm = Mmm {
+                    root_position: mb.root_position,
+                    root_rotation: mb.root_rotation,
+                    joints: mb.joints,
+                };
+                mirrored_of.insert(m.id.clone(), ms.len() + 1);
+                let orig = Motion {
+                    id: m.id.clone(),
+                    split: m.split.clone(),
+                    frames: m.mmm.frames(),
+                    features: normalise(&m.mmm),
+                };
+                ms.push(orig);
+                ms.push(Motion {
+                    id: format!("{}~mirrored", m.id),
+                    split: "train".into(),
+                    frames: mm.frames(),
+                    features: normalise(&mm),
+                });
+                return Ok(());
+            }
             ms.push(Motion {
-                id: m.id,
-                split: m.split,
+                id: m.id.clone(),
+                split: m.split.clone(),
                 frames: m.mmm.frames(),
-                features: feats,
+                features: normalise(&m.mmm),
             });
             Ok(())
         })?;
@@ -112,6 +151,7 @@ impl Dataset {
             .map(|(i, m)| (m.id.as_str(), i))
             .collect();
         let mut pairs: BTreeMap<String, Vec<(usize, usize)>> = BTreeMap::new();
+        let mut mirrored = (0, 0);
         for b in open(texts)? {
             let b = b?;
             let ids = column::<StringArray>(&b, "id", texts)?;
@@ -133,6 +173,16 @@ impl Dataset {
                     );
                 };
                 pairs.entry(ms[m].split.clone()).or_default().push((m, s));
+                if let Some(&mi) = mirrored_of.get(ids.value(i)) {
+                    let swapped = pipe_kit::body::mirror::mirror_sentence(sents.value(i));
+                    match index.get(swapped.as_str()) {
+                        Some(&ms_) => {
+                            pairs.entry("train".into()).or_default().push((mi, ms_));
+                            mirrored.0 += 1;
+                        }
+                        None => mirrored.1 += 1,
+                    }
+                }
             }
         }
         if pairs.get("train").is_none_or(|p| p.is_empty()) {
@@ -147,6 +197,7 @@ impl Dataset {
             text_dim,
             encoder,
             pairs,
+            mirrored,
         })
     }
 

@@ -1,8 +1,10 @@
 //! Prompt → motion files: the `generate:` config section, prompt encoding with the
 //! model's own text encoder, sampling, and the files users open: per sample an `.npy`
 //! (float32 `[frames, 50]`: root position x, y, z in mm (z up), root rotation x, y, z
-//! in rad, the 44 KIT-ML joint angles in rad, canonical order) and an MMM `.xml`;
-//! one `generated.parquet` for all samples.
+//! in rad, the 44 KIT-ML joint angles in rad, canonical order), an MMM `.xml`, a
+//! `.bvh` and a stick-figure `.png` contact sheet and `.gif` animation (the last
+//! three can be turned off: `bvh: false`, `previews: false`); one
+//! `generated.parquet` for all samples.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,7 @@ use tch::{Device, Kind, Tensor};
 use crate::checkpoint::{self, ModelCard};
 use crate::data::derive_seed;
 use crate::sample::{sample, Request};
+use pipe_kit::body::{BodyMotion, Skeleton};
 use pipe_motion::features::{from_features, Start, N_FEATURES};
 
 /// Motion length: seconds, or `auto` (the model's estimate from the text).
@@ -87,6 +90,10 @@ pub struct GenerateConfig {
     pub threads: i32,
     /// Subject height written into MMM files (m).
     pub height_m: f64,
+    /// Write a `.bvh` per sample.
+    pub bvh: bool,
+    /// Write a stick-figure contact sheet (`.png`) and animation (`.gif`) per sample.
+    pub previews: bool,
 }
 
 impl Default for GenerateConfig {
@@ -102,6 +109,8 @@ impl Default for GenerateConfig {
             device: "auto".into(),
             threads: 0,
             height_m: 1.75,
+            bvh: true,
+            previews: true,
         }
     }
 }
@@ -387,8 +396,8 @@ pub fn slug(prompt: &str) -> String {
     }
 }
 
-/// Write each sample's `.npy` and `.xml` into `dir` and all of them into
-/// `parquet`; fills in `files`.
+/// Write each sample's `.npy` and `.xml` (and, as configured, `.bvh`, `.png`,
+/// `.gif`) into `dir` and all of them into `parquet`; fills in `files`.
 pub fn write_files(
     samples: &mut [Generated],
     dir: &Path,
@@ -397,6 +406,7 @@ pub fn write_files(
     height_m: f64,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let skeleton = Skeleton::mmm();
     for g in samples.iter_mut() {
         let stem = format!(
             "{:02}-{}-{}",
@@ -410,9 +420,32 @@ pub fn write_files(
             .write_npy(&npy)
             .with_context(|| format!("writing {}", npy.display()))?;
         let xml = dir.join(format!("{stem}.xml"));
-        pipe_kit::mmm::write_file(&xml, &to_mmm(g, height_m))
+        let mmm = to_mmm(g, height_m);
+        pipe_kit::mmm::write_file(&xml, &mmm)
             .with_context(|| format!("writing {}", xml.display()))?;
         g.files = vec![npy, xml];
+        if cfg.bvh || cfg.previews {
+            let body = BodyMotion::from_mmm(&mmm, height_m)
+                .map_err(|e| anyhow::anyhow!("sample {stem}: {e}"))?;
+            if cfg.bvh {
+                let bvh = dir.join(format!("{stem}.bvh"));
+                std::fs::write(&bvh, pipe_kit::body::bvh::to_string(&skeleton, &body))
+                    .with_context(|| format!("writing {}", bvh.display()))?;
+                g.files.push(bvh);
+            }
+            if cfg.previews {
+                let (png, gif) = (
+                    dir.join(format!("{stem}.png")),
+                    dir.join(format!("{stem}.gif")),
+                );
+                pipe_view::Preview::new(&skeleton, &body, &g.prompt).write(
+                    Some(&png),
+                    Some(&gif),
+                    &pipe_view::Sizes::default(),
+                )?;
+                g.files.extend([png, gif]);
+            }
+        }
     }
     write_parquet(parquet, samples, cfg)
 }
@@ -452,6 +485,9 @@ fn write_parquet(path: &Path, samples: &[Generated], cfg: &GenerateConfig) -> an
     let mut frames = UInt32Builder::new();
     let mut npy = StringBuilder::new();
     let mut xml = StringBuilder::new();
+    let mut bvh = StringBuilder::new();
+    let mut png = StringBuilder::new();
+    let mut gif = StringBuilder::new();
     let mut motion = ListBuilder::new(FixedSizeListBuilder::new(
         Float32Builder::new(),
         N_FEATURES as i32,
@@ -463,15 +499,18 @@ fn write_parquet(path: &Path, samples: &[Generated], cfg: &GenerateConfig) -> an
         seed.append_value(g.seed);
         fps.append_value(g.fps);
         frames.append_value(g.frames() as u32);
-        let name = |i: usize| {
+        let name = |ext: &str| {
             g.files
-                .get(i)
+                .iter()
+                .find(|p| p.extension().is_some_and(|e| e == ext))
                 .and_then(|p| p.file_name())
                 .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default()
         };
-        npy.append_value(name(0));
-        xml.append_value(name(1));
+        npy.append_option(name("npy"));
+        xml.append_option(name("xml"));
+        bvh.append_option(name("bvh"));
+        png.append_option(name("png"));
+        gif.append_option(name("gif"));
         for row in g.motion.chunks_exact(N_FEATURES) {
             motion.values().values().append_slice(row);
             motion.values().append(true);
@@ -487,6 +526,9 @@ fn write_parquet(path: &Path, samples: &[Generated], cfg: &GenerateConfig) -> an
         ("frames", Arc::new(frames.finish())),
         ("npy", Arc::new(npy.finish())),
         ("xml", Arc::new(xml.finish())),
+        ("bvh", Arc::new(bvh.finish())),
+        ("png", Arc::new(png.finish())),
+        ("gif", Arc::new(gif.finish())),
         ("motion", Arc::new(motion.finish())),
     ];
     pipe_tabular::write_batch(

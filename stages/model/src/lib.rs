@@ -119,11 +119,23 @@ impl StageKind for TrainStage {
             tch::set_num_threads(tcfg.threads);
         }
         let device = device::resolve(device::parse(&tcfg.device).map_err(anyhow::Error::msg)?)?;
-        let data = data::Dataset::load(ctx.dep(0)?, ctx.dep(1)?, ctx.dep(2)?, ctx.dep(3)?)?;
+        let data = data::Dataset::load(
+            ctx.dep(0)?,
+            ctx.dep(1)?,
+            ctx.dep(2)?,
+            ctx.dep(3)?,
+            tcfg.mirror,
+        )?;
         if cfg.text_conditioning.tokens() && data.tokens.is_none() {
             anyhow::bail!(
                 "model.text_conditioning: {:?} needs per-token text states: set embed.tokens: true",
                 cfg.text_conditioning
+            );
+        }
+        if tcfg.mirror {
+            eprintln!(
+                "mirroring: {} mirrored training pairs added, {} left out (the sentence with left/right swapped has no embedding)",
+                data.mirrored.0, data.mirrored.1
             );
         }
         let mut trainer = Trainer::new(&data, cfg, tcfg, device);
@@ -156,6 +168,8 @@ impl StageKind for TrainStage {
             "parameters": trainer.parameter_count(),
             "device": device::describe(device),
             "libtorch": device::LIBTORCH_VERSION,
+            "mirrored_pairs": data.mirrored.0,
+            "mirrored_pairs_without_embedding": data.mirrored.1,
         });
         std::fs::write(
             ctx.out("metrics.json"),
@@ -180,7 +194,8 @@ impl StageKind for GenerateStage {
         "motion.generate"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: also a .bvh, .png and .gif per sample.
+        2
     }
     fn environment(&self, project_dir: &Path) -> BTreeMap<String, String> {
         let mut env = TrainStage.environment(project_dir);
