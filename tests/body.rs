@@ -66,6 +66,57 @@ fn bvhio_check(p: &Project, motion: &str, extra: &[&str]) -> serde_json::Value {
     serde_json::from_str(out.trim()).expect("json")
 }
 
+/// Blender's own BVH importer (Debian's package, headless) against our FK.
+fn blender_check(p: &Project, motion: &str, extra: &[&str]) -> serde_json::Value {
+    let bvh = p.path().join("b.bvh").display().to_string();
+    let npy = p.path().join("b.npy").display().to_string();
+    let mut a = vec!["export", "bvh", motion, "-o", &bvh];
+    a.extend(extra);
+    p.run(&a).success();
+    let mut a = vec!["export", "positions", motion, "-o", &npy, "--json"];
+    a.extend(extra);
+    let v = json(&p.run(&a).success().stdout());
+    let names: Vec<&str> = v["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .filter_map(|x| x.as_str())
+        .collect();
+    let o = std::process::Command::new("blender")
+        .args(["-b", "--factory-startup", "--python"])
+        .arg(repo().join("tests/blender_check.py"))
+        .args(["--", &bvh, &npy, &names.join(",")])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run blender ({e}): scripts/test installs it (scripts/install-blender)")
+        });
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("BLENDER_CHECK "))
+        .unwrap_or_else(|| {
+            panic!(
+                "no result from Blender:\n{out}\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            )
+        });
+    let v: serde_json::Value = serde_json::from_str(line).expect("json");
+    assert!(o.status.success(), "Blender disagrees: {v}");
+    v
+}
+
+#[test]
+fn blender_imports_our_bvh_and_puts_every_bone_on_our_joints() {
+    let p = Project::new();
+    let v = blender_check(&p, &real(), &[]);
+    assert_eq!(v["bones"], 21, "{v}");
+    assert_eq!(v["frames"], 378, "{v}");
+    assert!(v["worst_mm"].as_f64().expect("worst") < 1.0, "{v}");
+    let s = synthetic(&p, Action::WaveLeft, "wave");
+    let v = blender_check(&p, &s, &["--mirror"]);
+    assert!(v["worst_mm"].as_f64().expect("worst") < 1.0, "{v}");
+}
+
 #[test]
 fn bvhio_reads_our_bvh_and_finds_our_joint_positions() {
     let p = Project::new();
