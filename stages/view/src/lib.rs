@@ -5,8 +5,9 @@
 //!
 //! Camera: orthographic, 15° above the horizon, 60° to the subject's right of the
 //! direction it faces in the first frame, so both its front and its side show;
-//! one scale for every frame, fitted to the whole motion. Left limbs are blue,
-//! right limbs red, the trunk dark grey; the root's path is drawn on the ground.
+//! it follows the root (the ground grid and the root's path on it show the travel),
+//! at one scale for every frame. Left limbs are blue, right limbs red, the trunk
+//! dark grey.
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -153,72 +154,82 @@ impl Preview {
         (dot(p, &self.right), dot(p, &self.up))
     }
 
-    /// Screen-space bounds (mm) of the body over all frames and of the ground under it.
-    fn bounds(&self) -> (f64, f64, f64, f64) {
-        let mut b = (
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-        );
-        let mut grow = |p: &Vec3| {
-            let (u, w) = self.project(p);
-            b = (b.0.min(u), b.1.max(u), b.2.min(w), b.3.max(w));
-        };
-        for p in &self.points {
-            grow(p);
-            grow(&[p[0], p[1], 0.0]);
+    /// Largest sideways and upward reach of the body from the ground point under the
+    /// root (screen mm), over all frames: one scale for the whole motion.
+    fn reach(&self) -> (f64, f64, f64) {
+        let n = self.n();
+        let (mut side, mut up, mut down) = (1.0f64, 1.0f64, 0.0f64);
+        for f in 0..self.frames() {
+            let g = self.root[f];
+            let (gu, gw) = self.project(&[g[0], g[1], 0.0]);
+            for p in &self.points[f * n..(f + 1) * n] {
+                let (u, w) = self.project(p);
+                side = side.max((u - gu).abs());
+                up = up.max(w - gw);
+                down = down.max(gw - w);
+            }
         }
-        b
+        (side, up, down)
     }
 
-    /// A transform from world (mm) to the pixels of a `w × h` box at (`x0`, `y0`).
-    fn fit(&self, x0: f32, y0: f32, w: f32, h: f32) -> impl Fn(&Vec3) -> (f32, f32) + '_ {
-        let (u0, u1, w0, w1) = self.bounds();
-        let margin = 0.08;
-        let s = ((w as f64 * (1.0 - 2.0 * margin)) / (u1 - u0).max(1.0))
-            .min((h as f64 * (1.0 - 2.0 * margin)) / (w1 - w0).max(1.0));
-        let (cu, cw) = ((u0 + u1) / 2.0, (w0 + w1) / 2.0);
+    /// World (mm) → pixels of a `w × h` box at (`x0`, `y0`): the camera follows the
+    /// root, with the ground under it low in the box and one scale for every frame.
+    fn fit(
+        &self,
+        frame: usize,
+        x0: f32,
+        y0: f32,
+        w: f32,
+        h: f32,
+    ) -> impl Fn(&Vec3) -> (f32, f32) + '_ {
+        let (side, up, down) = self.reach();
+        let s = ((w as f64 * 0.42) / side).min((h as f64 * 0.8) / (up + down));
+        let g = self.root[frame];
+        let (gu, gw) = self.project(&[g[0], g[1], 0.0]);
+        let base = y0 as f64 + h as f64 * 0.9 - down * s;
         move |p: &Vec3| {
             let (u, v) = self.project(p);
             (
-                x0 + w / 2.0 + ((u - cu) * s) as f32,
-                y0 + h / 2.0 - ((v - cw) * s) as f32,
+                x0 + w / 2.0 + ((u - gu) * s) as f32,
+                (base - (v - gw) * s) as f32,
             )
         }
     }
 
     fn draw_scene(&self, pm: &mut Pixmap, frame: usize, x0: f32, y0: f32, w: f32, h: f32) {
-        let to_px = self.fit(x0, y0, w, h);
-        // Ground grid every 0.5 m under the motion's footprint.
-        let (mut x_lo, mut x_hi, mut y_lo, mut y_hi) = (
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-        );
-        for p in &self.points {
-            x_lo = x_lo.min(p[0]);
-            x_hi = x_hi.max(p[0]);
-            y_lo = y_lo.min(p[1]);
-            y_hi = y_hi.max(p[1]);
+        let to_px = self.fit(frame, x0, y0, w, h);
+        // Everything stays inside the box.
+        let mut clip = tiny_skia::Mask::new(pm.width(), pm.height());
+        if let (Some(clip), Some(r)) = (clip.as_mut(), tiny_skia::Rect::from_xywh(x0, y0, w, h)) {
+            clip.fill_path(
+                &PathBuilder::from_rect(r),
+                FillRule::Winding,
+                false,
+                Transform::identity(),
+            );
         }
+        let clip = clip.as_ref();
+        // Ground grid every 0.5 m, 2.5 m around the root.
+        let g = self.root[frame];
         let step = 500.0;
-        let (gx0, gx1) = ((x_lo / step).floor() * step, (x_hi / step).ceil() * step);
-        let (gy0, gy1) = ((y_lo / step).floor() * step, (y_hi / step).ceil() * step);
-        let grid = paint(215, 215, 215);
+        let (cx, cy) = ((g[0] / step).round() * step, (g[1] / step).round() * step);
+        let span = 2500.0;
         let mut pb = PathBuilder::new();
-        let mut x = gx0;
-        while x <= gx1 + 1e-6 {
-            line_to(&mut pb, to_px(&[x, gy0, 0.0]), to_px(&[x, gy1, 0.0]));
-            x += step;
+        let mut k = -span;
+        while k <= span + 1e-6 {
+            line_to(
+                &mut pb,
+                to_px(&[cx + k, cy - span, 0.0]),
+                to_px(&[cx + k, cy + span, 0.0]),
+            );
+            line_to(
+                &mut pb,
+                to_px(&[cx - span, cy + k, 0.0]),
+                to_px(&[cx + span, cy + k, 0.0]),
+            );
+            k += step;
         }
-        let mut y = gy0;
-        while y <= gy1 + 1e-6 {
-            line_to(&mut pb, to_px(&[gx0, y, 0.0]), to_px(&[gx1, y, 0.0]));
-            y += step;
-        }
-        stroke(pm, pb, &grid, 1.0);
+        stroke(pm, pb, &paint(215, 215, 215), 1.0, clip);
         // Root path on the ground, up to this frame brighter.
         let mut all = PathBuilder::new();
         let mut done = PathBuilder::new();
@@ -230,10 +241,15 @@ impl Preview {
                 line_to(&mut done, a, b);
             }
         }
-        stroke(pm, all, &paint(250, 205, 160), 1.5);
-        stroke(pm, done, &paint(235, 130, 30), 2.0);
-        let r = self.root[frame];
-        dot_at(pm, to_px(&[r[0], r[1], 0.0]), 3.0, &paint(235, 130, 30));
+        stroke(pm, all, &paint(250, 205, 160), 1.5, clip);
+        stroke(pm, done, &paint(235, 130, 30), 2.0, clip);
+        dot_at(
+            pm,
+            to_px(&[g[0], g[1], 0.0]),
+            3.0,
+            &paint(235, 130, 30),
+            clip,
+        );
         // Bones, farthest first.
         let n = self.n();
         let pts = &self.points[frame * n..(frame + 1) * n];
@@ -250,7 +266,7 @@ impl Preview {
             };
             let mut pb = PathBuilder::new();
             line_to(&mut pb, to_px(&pts[p]), to_px(&pts[i]));
-            stroke(pm, pb, &col, 3.0);
+            stroke(pm, pb, &col, 3.0, clip);
         }
         // Head: a circle between the neck's top joint and the head top.
         if let (Some(a), Some(b)) = (
@@ -277,7 +293,7 @@ impl Preview {
                         ..Stroke::default()
                     },
                     Transform::identity(),
-                    None,
+                    clip,
                 );
             }
         }
@@ -320,7 +336,7 @@ impl Preview {
             if k > 0 {
                 let mut pb = PathBuilder::new();
                 line_to(&mut pb, (x0, CAPTION_H as f32), (x0, (h - 2) as f32));
-                stroke(&mut pm, pb, &paint(230, 230, 230), 1.0);
+                stroke(&mut pm, pb, &paint(230, 230, 230), 1.0, None);
             }
             let label = format!("{:.2} s", f as f64 / self.fps);
             text(
@@ -405,20 +421,26 @@ fn line_to(pb: &mut PathBuilder, a: (f32, f32), b: (f32, f32)) {
     pb.line_to(b.0, b.1);
 }
 
-fn stroke(pm: &mut Pixmap, pb: PathBuilder, p: &Paint<'_>, width: f32) {
+fn stroke(
+    pm: &mut Pixmap,
+    pb: PathBuilder,
+    p: &Paint<'_>,
+    width: f32,
+    clip: Option<&tiny_skia::Mask>,
+) {
     if let Some(path) = pb.finish() {
         let s = Stroke {
             width,
             line_cap: tiny_skia::LineCap::Round,
             ..Stroke::default()
         };
-        pm.stroke_path(&path, p, &s, Transform::identity(), None);
+        pm.stroke_path(&path, p, &s, Transform::identity(), clip);
     }
 }
 
-fn dot_at(pm: &mut Pixmap, c: (f32, f32), r: f32, p: &Paint<'_>) {
+fn dot_at(pm: &mut Pixmap, c: (f32, f32), r: f32, p: &Paint<'_>, clip: Option<&tiny_skia::Mask>) {
     if let Some(path) = PathBuilder::from_circle(c.0, c.1, r) {
-        pm.fill_path(&path, p, FillRule::Winding, Transform::identity(), None);
+        pm.fill_path(&path, p, FillRule::Winding, Transform::identity(), clip);
     }
 }
 
