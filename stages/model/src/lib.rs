@@ -194,8 +194,8 @@ impl StageKind for GenerateStage {
         "motion.generate"
     }
     fn version(&self) -> u32 {
-        // 2: also a .bvh, .png and .gif per sample.
-        2
+        // 2: also a .bvh, .png and .gif per sample; 3: previews follow the root.
+        3
     }
     fn environment(&self, project_dir: &Path) -> BTreeMap<String, String> {
         let mut env = TrainStage.environment(project_dir);

@@ -367,6 +367,7 @@ impl Preview {
         let delay = ((100.0 * stride as f64 / self.fps).round() as u16).max(2);
         let (w, h) = (s.gif_w, s.gif_h + CAPTION_H);
         let mut out = Vec::new();
+        let mut palette = Palette::new();
         {
             let mut enc =
                 gif::Encoder::new(&mut out, w as u16, h as u16, &[]).context("starting the GIF")?;
@@ -378,8 +379,18 @@ impl Preview {
                 text(&mut pm, &self.caption_line(w), 6, 4, w);
                 let label = format!("{:.1} s", f as f64 / self.fps);
                 text(&mut pm, &label, 6, (h - LABEL_H) as i32, w);
-                let mut rgba = pm.take();
-                let mut frame = gif::Frame::from_rgba_speed(w as u16, h as u16, &mut rgba, 30);
+                let indexed: Vec<u8> = pm
+                    .data()
+                    .chunks_exact(4)
+                    .map(|p| palette.index([p[0], p[1], p[2]]))
+                    .collect();
+                let mut frame = gif::Frame::from_palette_pixels(
+                    w as u16,
+                    h as u16,
+                    indexed,
+                    palette.bytes(),
+                    None,
+                );
                 frame.delay = delay;
                 enc.write_frame(&frame).context("writing the GIF")?;
             }
@@ -397,6 +408,58 @@ impl Preview {
             write_atomic(p, &self.animation(s)?)?;
         }
         Ok(())
+    }
+}
+
+/// The colours we draw with, each blended with white in 32 steps (what
+/// anti-aliasing on a white background makes), plus black: every pixel maps to the
+/// nearest, remembered per distinct colour. Exact for the figure's own colours,
+/// where a learned palette (NeuQuant) merged the orange path into the red limbs.
+struct Palette {
+    colours: Vec<[u8; 3]>,
+    memo: std::collections::HashMap<[u8; 3], u8>,
+}
+
+const INK: [[u8; 3]; 7] = [
+    [215, 215, 215],
+    [250, 205, 160],
+    [235, 130, 30],
+    [40, 90, 220],
+    [215, 45, 45],
+    [60, 60, 60],
+    [20, 20, 20],
+];
+
+impl Palette {
+    fn new() -> Palette {
+        let mut colours = vec![[255, 255, 255], [0, 0, 0]];
+        for c in INK {
+            for k in 1..=32u32 {
+                let mix = |v: u8| (255 - (255 - v as u32) * k / 32) as u8;
+                colours.push([mix(c[0]), mix(c[1]), mix(c[2])]);
+            }
+        }
+        colours.truncate(256);
+        Palette {
+            colours,
+            memo: std::collections::HashMap::new(),
+        }
+    }
+
+    fn index(&mut self, c: [u8; 3]) -> u8 {
+        if let Some(&i) = self.memo.get(&c) {
+            return i;
+        }
+        let d = |p: &[u8; 3]| -> i32 { (0..3).map(|k| (p[k] as i32 - c[k] as i32).pow(2)).sum() };
+        let i = (0..self.colours.len())
+            .min_by_key(|&i| d(&self.colours[i]))
+            .unwrap_or(0) as u8;
+        self.memo.insert(c, i);
+        i
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.colours.as_flattened()
     }
 }
 
@@ -526,9 +589,17 @@ mod tests {
         opts.set_color_output(gif::ColorOutput::RGBA);
         let mut dec = opts.read_info(std::io::Cursor::new(&gif)).unwrap();
         let mut frames = 0;
-        while dec.read_next_frame().unwrap().is_some() {
+        let mut orange = 0;
+        while let Some(f) = dec.read_next_frame().unwrap() {
             frames += 1;
+            // The root's path keeps its own colour (a learned palette lost it).
+            orange = f
+                .buffer
+                .chunks_exact(4)
+                .filter(|p| p[0] > 220 && (110..150).contains(&p[1]) && p[2] < 60)
+                .count();
         }
+        assert!(orange > 20, "{orange} orange pixels in the last frame");
         // 378 frames at 100 fps → every 10th at 10 fps.
         assert_eq!(frames, 38);
         assert_eq!(p.sheet_frames(8)[0], 0);
