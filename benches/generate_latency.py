@@ -6,7 +6,9 @@ ancestral: `--steps 1000` with `generate.eta = 1`) as the reference point.
 Uses the trained model of the default config (`pipe run train` first; cached after).
 Reports, per setting: sampling seconds (model and encoder loaded), seconds per
 motion, motions/s, and for one prompt the whole command's wall time (process start,
-DAG check, model and encoder load, sampling, writing .npy/.xml/Parquet).
+DAG check, model and encoder load, sampling, writing .npy/.xml/.bvh/Parquet). The
+table is without the .png/.gif previews (`--no-previews`); one line after it gives
+the default command, previews included.
 
 Usage: benches/generate_latency.py [--seconds 4] [--pipe target/debug/pipe]
 """
@@ -41,18 +43,21 @@ def main():
     a = ap.parse_args()
     subprocess.run([a.pipe, "run", "train", "-q"], cwd=ROOT, check=True)
     run(a.pipe, PROMPTS[:1], 10, a.seconds)  # warm the page cache
+    nop = ["--no-previews"]
     print(f"pipe generate, {a.seconds:g}-second motions, CPU (generate.threads of the config), guidance on")
     print("| prompts | steps | sampling s | s/motion | motions/s | whole command s |")
     print("|---|---|---|---|---|---|")
     for n in [1, 8, 64]:
         prompts = [PROMPTS[i % len(PROMPTS)] + ("" if i < len(PROMPTS) else f" ({i})") for i in range(n)]
         for steps in [10, 25, 50, 100]:
-            s, wall = run(a.pipe, prompts, steps, a.seconds)
+            s, wall = run(a.pipe, prompts, steps, a.seconds, nop)
             print(f"| {n} | {steps} | {s:.2f} | {s / n:.3f} | {n / s:.1f} | {wall:.2f} |")
+    s, wall = run(a.pipe, PROMPTS[:1], 50, a.seconds)
+    print(f"one prompt, 50 steps, with the .png/.gif previews (the default): {s:.2f} s sampling + files, {wall:.2f} s whole command")
     if a.ddpm:
-        s, wall = run(a.pipe, PROMPTS[:1], 1000, a.seconds, ["--set", "generate.eta=1.0"])
+        s, wall = run(a.pipe, PROMPTS[:1], 1000, a.seconds, ["--set", "generate.eta=1.0", *nop])
         print(f"| 1 | 1000 (DDPM) | {s:.2f} | {s:.3f} | {1 / s:.1f} | {wall:.2f} |")
-        s50, _ = run(a.pipe, PROMPTS[:1], 50, a.seconds)
+        s50, _ = run(a.pipe, PROMPTS[:1], 50, a.seconds, nop)
         print(f"DDIM 50 steps vs DDPM 1000 steps, one motion: {s / s50:.1f}x faster")
 
 

@@ -281,24 +281,6 @@ fn write_atomic(
     Ok(())
 }
 
-fn npy_header(shape: &[usize]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
-    let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut b = b"\x93NUMPY\x01\x00".to_vec();
-    b.extend((h.len() as u16).to_le_bytes());
-    b.extend(h.as_bytes());
-    b
-}
-
 pub fn export(
     g: &GlobalArgs,
     a: ExportArgs,
@@ -319,27 +301,23 @@ pub fn export(
             let h = body::bvh::Hierarchy::new(&sk);
             points = h.point_names();
             let p = h.points(&body::forward(&sk, m));
-            write_atomic(&a.out, |f| {
-                let mut b = npy_header(&[m.frames(), points.len(), 3]);
-                for v in p.iter().flatten() {
-                    b.extend(((v / 1000.0) as f32).to_le_bytes());
-                }
-                f.write_all(&b)
-            })?
+            let b = body::npy::f32_bytes(
+                &[m.frames(), points.len(), 3],
+                p.iter().flatten().map(|v| (v / 1000.0) as f32),
+            );
+            write_atomic(&a.out, |f| f.write_all(&b))?
         }
-        Format::Npy => write_atomic(&a.out, |f| {
-            let mut b = npy_header(&[m.frames(), body::npy::WIDTH]);
-            for t in 0..m.frames() {
-                let row = m.root_position[t]
+        Format::Npy => {
+            let rows = (0..m.frames()).flat_map(|t| {
+                m.root_position[t]
                     .iter()
                     .chain(&m.root_rotation[t])
-                    .chain(&m.joints[t * 44..(t + 1) * 44]);
-                for v in row {
-                    b.extend((*v as f32).to_le_bytes());
-                }
-            }
-            f.write_all(&b)
-        })?,
+                    .chain(&m.joints[t * 44..(t + 1) * 44])
+                    .map(|v| *v as f32)
+            });
+            let b = body::npy::f32_bytes(&[m.frames(), body::npy::WIDTH], rows);
+            write_atomic(&a.out, |f| f.write_all(&b))?
+        }
         Format::Xml => {
             let mm = pipe_kit::mmm::Motion {
                 name: l.name.clone(),

@@ -36,8 +36,9 @@ fn synthetic(p: &Project, action: Action, name: &str) -> String {
     path.display().to_string()
 }
 
-/// bvhio's world positions of our BVH against our forward kinematics.
-fn bvhio_check(p: &Project, motion: &str, extra: &[&str]) -> serde_json::Value {
+/// `pipe export bvh` and `pipe export positions` of a motion into the project:
+/// the two files and the point names.
+fn export(p: &Project, motion: &str, extra: &[&str]) -> (String, String, String) {
     let bvh = p.path().join("m.bvh").display().to_string();
     let npy = p.path().join("m.npy").display().to_string();
     let mut a = vec!["export", "bvh", motion, "-o", &bvh];
@@ -52,9 +53,16 @@ fn bvhio_check(p: &Project, motion: &str, extra: &[&str]) -> serde_json::Value {
         .iter()
         .filter_map(|x| x.as_str())
         .collect();
+    let names = names.join(",");
+    (bvh, npy, names)
+}
+
+/// bvhio's world positions of our BVH against our forward kinematics.
+fn bvhio_check(p: &Project, motion: &str, extra: &[&str]) -> serde_json::Value {
+    let (bvh, npy, names) = export(p, motion, extra);
     let o = std::process::Command::new(python())
         .arg(repo().join("tests/bvh_check.py"))
-        .args([&bvh, &npy, &names.join(",")])
+        .args([&bvh, &npy, &names])
         .output()
         .expect("python");
     let out = String::from_utf8_lossy(&o.stdout).to_string();
@@ -68,24 +76,11 @@ fn bvhio_check(p: &Project, motion: &str, extra: &[&str]) -> serde_json::Value {
 
 /// Blender's own BVH importer (Debian's package, headless) against our FK.
 fn blender_check(p: &Project, motion: &str, extra: &[&str]) -> serde_json::Value {
-    let bvh = p.path().join("b.bvh").display().to_string();
-    let npy = p.path().join("b.npy").display().to_string();
-    let mut a = vec!["export", "bvh", motion, "-o", &bvh];
-    a.extend(extra);
-    p.run(&a).success();
-    let mut a = vec!["export", "positions", motion, "-o", &npy, "--json"];
-    a.extend(extra);
-    let v = json(&p.run(&a).success().stdout());
-    let names: Vec<&str> = v["points"]
-        .as_array()
-        .expect("points")
-        .iter()
-        .filter_map(|x| x.as_str())
-        .collect();
+    let (bvh, npy, names) = export(p, motion, extra);
     let o = std::process::Command::new("blender")
         .args(["-b", "--factory-startup", "--python"])
         .arg(repo().join("tests/blender_check.py"))
-        .args(["--", &bvh, &npy, &names.join(",")])
+        .args(["--", &bvh, &npy, &names])
         .output()
         .expect("cannot run blender: scripts/test installs it (scripts/install-blender)");
     let out = String::from_utf8_lossy(&o.stdout).to_string();

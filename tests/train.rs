@@ -284,3 +284,28 @@ fn the_kit_ml_example_runs_on_real_kit_data() {
     assert_eq!(card["model"]["d_model"], 512);
     assert!(m["parameters"].as_i64().unwrap_or(0) > 15_000_000, "{m}");
 }
+
+#[test]
+fn mirror_augmentation_adds_the_mirrored_training_pairs() {
+    // The tiny config with train.mirror on and a few steps: every training sentence
+    // gets a mirrored pair when its left/right-swapped form has an embedding.
+    let cfg = TINY
+        .replace("  steps: 300\n", "  steps: 4\n  mirror: true\n")
+        .replace("  eval_every: 100\n", "  eval_every: 4\n");
+    let p = project(&cfg);
+    let st = p.statuses(&["train"]);
+    assert!(st.iter().any(|(n, s)| n == "train" && s == "ran"), "{st:?}");
+    let m = metrics(&train_dir(&p));
+    let added = m["mirrored_pairs"].as_u64().unwrap_or(0);
+    let left_out = m["mirrored_pairs_without_embedding"].as_u64().unwrap_or(0);
+    eprintln!("mirrored pairs: {added} added, {left_out} without an embedding");
+    // Sentences with left/right whose swapped form no other motion has are left
+    // out ...
+    assert!(added > 50 && left_out > 0, "{m}");
+    // ... unless the embed stage embeds the swapped forms too (embed.mirrored).
+    let p = project(&cfg.replace("  tokens: false\n", "  tokens: false\n  mirrored: true\n"));
+    p.statuses(&["train"]);
+    let m = metrics(&train_dir(&p));
+    assert_eq!(m["mirrored_pairs_without_embedding"], 0, "{m}");
+    assert_eq!(m["mirrored_pairs"].as_u64(), Some(added + left_out), "{m}");
+}

@@ -28,6 +28,9 @@ pub struct EmbedParams {
     pub threads: usize,
     /// Also store per-token encoder states (for cross-attention conditioning).
     pub tokens: bool,
+    /// Also embed each sentence with "left" and "right" swapped, so that mirror
+    /// augmentation (`train.mirror`) can pair every mirrored motion with its text.
+    pub mirrored: bool,
 }
 
 impl Default for EmbedParams {
@@ -36,6 +39,7 @@ impl Default for EmbedParams {
             batch_size: 64,
             threads: 2,
             tokens: false,
+            mirrored: false,
         }
     }
 }
@@ -187,7 +191,18 @@ impl StageKind for EmbedStage {
         let enc_dir = ctx.dep(1)?;
         let lib = ort_library(&ctx.spec().project_dir)?;
         let mut enc = Encoder::load(enc_dir, &lib, p.threads)?;
-        let sentences = read_sentences(texts)?;
+        let mut sentences = read_sentences(texts)?;
+        if p.mirrored {
+            // Only the forms that differ; repeats are embedded once anyway.
+            let swapped: Vec<String> = sentences
+                .iter()
+                .map(|s| pipe_kit::body::mirror::mirror_sentence(s))
+                .zip(&sentences)
+                .filter(|(m, s)| m != *s)
+                .map(|(m, _)| m)
+                .collect();
+            sentences.extend(swapped);
+        }
         let out = ctx.out("text_embeddings.parquet");
         let s = embed_sentences(&mut enc, &sentences, &p, &out, &|d, t| {
             ctx.progress(d as u64, t as u64, "sentences")

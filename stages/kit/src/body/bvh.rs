@@ -214,32 +214,23 @@ pub fn write(sk: &Skeleton, m: &BodyMotion, out: &mut impl Write) -> std::io::Re
         let pad = "  ".repeat(depth);
         let j = &h.joints[g];
         let o = to_bvh(&j.offset, unit);
-        if j.parent.is_none() {
-            writeln!(out, "{pad}ROOT {}", j.name)?;
-            writeln!(out, "{pad}{{")?;
-            writeln!(
-                out,
-                "{pad}  OFFSET {} {} {}",
-                fmt(o[0]),
-                fmt(o[1]),
-                fmt(o[2])
-            )?;
-            writeln!(
-                out,
-                "{pad}  CHANNELS 6 Xposition Yposition Zposition Yrotation Zrotation Xrotation"
-            )?;
-        } else {
-            writeln!(out, "{pad}JOINT {}", j.name)?;
-            writeln!(out, "{pad}{{")?;
-            writeln!(
-                out,
-                "{pad}  OFFSET {} {} {}",
-                fmt(o[0]),
-                fmt(o[1]),
-                fmt(o[2])
-            )?;
-            writeln!(out, "{pad}  CHANNELS 3 Xrotation Yrotation Zrotation")?;
-        }
+        let (kind, channels) = match j.parent {
+            None => (
+                "ROOT",
+                "6 Xposition Yposition Zposition Yrotation Zrotation Xrotation",
+            ),
+            Some(_) => ("JOINT", "3 Xrotation Yrotation Zrotation"),
+        };
+        writeln!(out, "{pad}{kind} {}", j.name)?;
+        writeln!(out, "{pad}{{")?;
+        writeln!(
+            out,
+            "{pad}  OFFSET {} {} {}",
+            fmt(o[0]),
+            fmt(o[1]),
+            fmt(o[2])
+        )?;
+        writeln!(out, "{pad}  CHANNELS {channels}")?;
         for (c, child) in h.joints.iter().enumerate() {
             if child.parent == Some(g) {
                 emit(h, c, depth + 1, unit, out, to_bvh)?;

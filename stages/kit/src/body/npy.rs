@@ -80,6 +80,27 @@ fn parse_2d(b: &[u8]) -> Result<(usize, usize, Vec<f64>), String> {
     ))
 }
 
+/// An `.npy` file's bytes: float32, C order, `shape`.
+pub fn f32_bytes(shape: &[usize], values: impl IntoIterator<Item = f32>) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = match dims.as_slice() {
+        [one] => format!("({one},)"),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend((h.len() as u16).to_le_bytes());
+    b.extend(h.as_bytes());
+    for v in values {
+        b.extend(v.to_le_bytes());
+    }
+    b
+}
+
 /// A motion from the `.npy` layout (`fps` and `height_m` are not stored in it).
 pub fn motion_from_layout(
     rows: usize,
@@ -115,15 +136,15 @@ pub fn motion_from_layout(
 mod tests {
     use super::*;
 
+    /// A header with any dtype and shape (to test what we refuse).
     fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
-        let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-        while (10 + h.len() + 1) % 64 != 0 {
-            h.push(' ');
-        }
-        h.push('\n');
-        let mut b = b"\x93NUMPY\x01\x00".to_vec();
-        b.extend((h.len() as u16).to_le_bytes());
-        b.extend(h.as_bytes());
+        let good = f32_bytes(&[1], []);
+        let text = String::from_utf8_lossy(&good[10..])
+            .replace("<f4", descr)
+            .replace("(1,)", shape);
+        let mut b = good[..8].to_vec();
+        b.extend((text.len() as u16).to_le_bytes());
+        b.extend(text.as_bytes());
         b.extend(data);
         b
     }
@@ -131,7 +152,7 @@ mod tests {
     #[test]
     fn reads_float32_and_refuses_what_it_cannot() {
         let vals: Vec<u8> = (0..100).flat_map(|i| (i as f32).to_le_bytes()).collect();
-        let (r, c, v) = parse_2d(&npy("<f4", "(2, 50)", &vals)).unwrap();
+        let (r, c, v) = parse_2d(&f32_bytes(&[2, 50], (0..100).map(|i| i as f32))).unwrap();
         assert_eq!((r, c, v[99]), (2, 50, 99.0));
         let m = motion_from_layout(r, c, &v, 20.0, 1.7).unwrap();
         assert_eq!(m.root_rotation[1], [53.0, 54.0, 55.0]);
