@@ -250,6 +250,11 @@ fn generate_and_evaluate_stages_end_the_pipeline() {
         serde_json::from_slice(&std::fs::read(e.join("metrics.json")).expect("metrics"))
             .expect("json");
     eprintln!("{m:#}");
+    // Foot skating on the MMM body, for the generated and the dataset's motions.
+    for k in ["foot_skating_m_per_s", "real_foot_skating_m_per_s"] {
+        let v = m[k].as_f64().unwrap_or(-1.0);
+        assert!(v > 0.0 && v < 5.0, "{k}: {m}");
+    }
     // The criteria label the dataset's own motions (130 of them) right.
     assert!(
         m["criteria_accuracy_real"].as_f64().expect("criteria") >= 0.95,

@@ -23,6 +23,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::criteria::{classify, measure, Measures, ACTIONS, IN_PLACE, OPPOSITES};
 use crate::generate::{GenerateConfig, Generated, Generator, Seconds};
+use pipe_kit::body::{foot_skating, forward, BodyMotion, Skeleton};
 use pipe_motion::features::to_features;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -190,6 +191,8 @@ pub struct Judged {
     pub seed: u64,
     pub label: &'static str,
     pub measures: Measures,
+    /// Foot skating on the MMM body (m/s, `pipe_kit::body::foot_skating`).
+    pub foot_skating: f64,
 }
 
 /// Everything the evaluation measured.
@@ -202,6 +205,8 @@ pub struct Report {
     /// (set, action) → mean pairwise distance between seeds of one sentence.
     pub diversity: BTreeMap<(String, String), f64>,
     pub real_drift_in_place: f64,
+    /// Foot skating of the dataset's own motions (m/s).
+    pub real_foot_skating: f64,
     pub seconds: f64,
 }
 
@@ -217,10 +222,20 @@ pub fn evaluate(
     let (labels, held) = read_synth_labels(synth_dir)?;
     // 1. The criteria on the dataset's own motions.
     let (mut right, mut n_real, mut drift, mut n_drift) = (0usize, 0usize, 0.0, 0usize);
+    let sk = Skeleton::mmm();
+    let mut real_skating = 0.0;
     pipe_motion::stats::for_each_motion(motions, |m| {
         let Some(want) = labels.get(&m.id) else {
             return Ok(());
         };
+        let body = BodyMotion {
+            fps: m.fps,
+            height_m: m.height_m.unwrap_or(pipe_kit::body::DEFAULT_HEIGHT_M),
+            root_position: m.mmm.root_position.clone(),
+            root_rotation: m.mmm.root_rotation.clone(),
+            joints: m.mmm.joints.clone(),
+        };
+        real_skating += foot_skating(&sk, &body, &forward(&sk, &body));
         let (f, _) = to_features(&m.mmm, m.fps);
         let ms = measure(&f, m.fps);
         n_real += 1;
@@ -299,7 +314,17 @@ pub fn evaluate(
     for g in &samples {
         let (set, action, sentence) = &prompts[g.prompt_index];
         let ms = measure(&g.raw, fps);
+        let flat: Vec<f64> = g.motion.iter().map(|&v| v as f64).collect();
+        let body = pipe_kit::body::npy::motion_from_layout(
+            g.frames(),
+            pipe_kit::body::npy::WIDTH,
+            &flat,
+            fps,
+            gcfg.height_m,
+        )
+        .map_err(|e| anyhow::anyhow!("generated motion for {:?}: {e}", g.prompt))?;
         judged.push(Judged {
+            foot_skating: foot_skating(&sk, &body, &forward(&sk, &body)),
             set,
             action: action.clone(),
             sentence: sentence.clone(),
@@ -340,6 +365,7 @@ pub fn evaluate(
             .map(|(k, (s, n))| (k, s / n.max(1) as f64))
             .collect(),
         real_drift_in_place: drift / n_drift.max(1) as f64,
+        real_foot_skating: real_skating / n_real.max(1) as f64,
         seconds: t0.elapsed().as_secs_f64(),
     })
 }
@@ -394,6 +420,8 @@ impl Report {
             "diversity": div.iter().sum::<f64>() / div.len().max(1) as f64,
             "drift_in_place_m_per_s": in_place.iter().sum::<f64>() / in_place.len().max(1) as f64,
             "real_drift_in_place_m_per_s": self.real_drift_in_place,
+            "foot_skating_m_per_s": self.judged.iter().map(|j| j.foot_skating).sum::<f64>() / self.judged.len().max(1) as f64,
+            "real_foot_skating_m_per_s": self.real_foot_skating,
             "criteria_accuracy_real": self.criteria_accuracy_real,
             "real_motions": self.real_motions,
             "probe_accuracy_heldout": self.probe_accuracy_heldout,
@@ -469,6 +497,7 @@ impl Report {
             "right_arm_wave",
             "drift_m_per_s",
             "energy",
+            "foot_skating_m_per_s",
         ];
         let mut cols_f: Vec<Float64Builder> = names.iter().map(|_| Float64Builder::new()).collect();
         for j in &self.judged {
@@ -493,6 +522,7 @@ impl Report {
                 m.right_arm_wave,
                 m.drift_m_per_s,
                 m.energy,
+                j.foot_skating,
             ];
             for (b, v) in cols_f.iter_mut().zip(vals) {
                 b.append_value(v);

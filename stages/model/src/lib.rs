@@ -256,7 +256,8 @@ impl StageKind for EvaluateStage {
         "motion.evaluate"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: foot skating on the MMM body.
+        2
     }
     fn environment(&self, project_dir: &Path) -> BTreeMap<String, String> {
         GenerateStage.environment(project_dir)

@@ -8,5 +8,5 @@ pub mod mirror;
 pub mod model;
 pub mod npy;
 
-pub use fk::{forward, BodyMotion, Poses, DEFAULT_HEIGHT_M};
+pub use fk::{foot_skating, forward, BodyMotion, Poses, DEFAULT_HEIGHT_M};
 pub use model::{Dof, Node, Skeleton};

@@ -127,11 +127,14 @@ impl Skeleton {
         let mut matrix = [[0.0; 4]; 4];
         loop {
             let pos = reader.buffer_position() as usize;
-            let line = 1 + xml.as_bytes()[..pos.min(xml.len())]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count();
-            let err = |m: String| format!("{source} line {line}: {m}");
+            // The line only when there is an error (counting it per event is quadratic).
+            let err = |m: String| {
+                let line = 1 + xml.as_bytes()[..pos.min(xml.len())]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count();
+                format!("{source} line {line}: {m}")
+            };
             let ev = reader
                 .read_event()
                 .map_err(|e| err(format!("malformed XML: {e}")))?;
@@ -433,3 +436,4 @@ mod tests {
         assert!(Skeleton::parse("<Robot RootNode='a'><RobotNode name='a'>", "m.xml").is_err());
     }
 }
+
