@@ -436,4 +436,3 @@ mod tests {
         assert!(Skeleton::parse("<Robot RootNode='a'><RobotNode name='a'>", "m.xml").is_err());
     }
 }
-
