@@ -20,6 +20,7 @@ use embedded_graphics::text::{Baseline, Text};
 use pipe_kit::body::bvh::Hierarchy;
 use pipe_kit::body::math::{self, Vec3};
 use pipe_kit::body::{forward, BodyMotion, Skeleton};
+use rayon::prelude::*;
 use tiny_skia::{Color, FillRule, Paint, PathBuilder, Pixmap, Stroke, Transform};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -366,33 +367,49 @@ impl Preview {
         let stride = ((self.fps / s.gif_fps).round() as usize).max(1);
         let delay = ((100.0 * stride as f64 / self.fps).round() as u16).max(2);
         let (w, h) = (s.gif_w, s.gif_h + CAPTION_H);
+        // Frames are drawn, mapped to the palette and LZW-compressed in parallel,
+        // then written in order.
+        let palette = Palette::new();
+        let frames: Vec<usize> = (0..self.frames()).step_by(stride).collect();
+        let encoded = frames
+            .par_iter()
+            .map_init(
+                Palette::new,
+                |pal, &f| -> anyhow::Result<gif::Frame<'static>> {
+                    let mut pm = Self::blank(w, h)?;
+                    self.draw_scene(&mut pm, f, 0.0, CAPTION_H as f32, w as f32, s.gif_h as f32);
+                    text(&mut pm, &self.caption_line(w), 6, 4, w);
+                    let label = format!("{:.1} s", f as f64 / self.fps);
+                    text(&mut pm, &label, 6, (h - LABEL_H) as i32, w);
+                    let indexed: Vec<u8> = pm
+                        .data()
+                        .chunks_exact(4)
+                        .map(|p| pal.index([p[0], p[1], p[2]]))
+                        .collect();
+                    let mut frame = gif::Frame::from_palette_pixels(
+                        w as u16,
+                        h as u16,
+                        indexed,
+                        pal.bytes(),
+                        None,
+                    );
+                    // Every frame uses the file's global palette (the same colours).
+                    frame.palette = None;
+                    frame.delay = delay;
+                    frame.make_lzw_pre_encoded();
+                    Ok(frame)
+                },
+            )
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let mut out = Vec::new();
-        let mut palette = Palette::new();
         {
-            let mut enc =
-                gif::Encoder::new(&mut out, w as u16, h as u16, &[]).context("starting the GIF")?;
+            let mut enc = gif::Encoder::new(&mut out, w as u16, h as u16, palette.bytes())
+                .context("starting the GIF")?;
             enc.set_repeat(gif::Repeat::Infinite)
                 .context("writing the GIF")?;
-            for f in (0..self.frames()).step_by(stride) {
-                let mut pm = Self::blank(w, h)?;
-                self.draw_scene(&mut pm, f, 0.0, CAPTION_H as f32, w as f32, s.gif_h as f32);
-                text(&mut pm, &self.caption_line(w), 6, 4, w);
-                let label = format!("{:.1} s", f as f64 / self.fps);
-                text(&mut pm, &label, 6, (h - LABEL_H) as i32, w);
-                let indexed: Vec<u8> = pm
-                    .data()
-                    .chunks_exact(4)
-                    .map(|p| palette.index([p[0], p[1], p[2]]))
-                    .collect();
-                let mut frame = gif::Frame::from_palette_pixels(
-                    w as u16,
-                    h as u16,
-                    indexed,
-                    palette.bytes(),
-                    None,
-                );
-                frame.delay = delay;
-                enc.write_frame(&frame).context("writing the GIF")?;
+            for frame in &encoded {
+                enc.write_lzw_pre_encoded_frame(frame)
+                    .context("writing the GIF")?;
             }
         }
         Ok(out)
