@@ -194,8 +194,9 @@ impl StageKind for GenerateStage {
         "motion.generate"
     }
     fn version(&self) -> u32 {
-        // 2: also a .bvh, .png and .gif per sample; 3: previews follow the root.
-        3
+        // 2: also a .bvh, .png and .gif per sample; 3: previews follow the root;
+        // 4: GIFs with one global palette.
+        4
     }
     fn environment(&self, project_dir: &Path) -> BTreeMap<String, String> {
         let mut env = TrainStage.environment(project_dir);
