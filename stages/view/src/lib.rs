@@ -464,6 +464,10 @@ impl Palette {
     }
 
     fn index(&mut self, c: [u8; 3]) -> u8 {
+        // Most of a frame is background: no hashing for it.
+        if c == [255, 255, 255] {
+            return 0;
+        }
         if let Some(&i) = self.memo.get(&c) {
             return i;
         }
