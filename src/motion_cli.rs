@@ -216,13 +216,9 @@ fn dataset(
     };
     let caption = pipe_kit::extract::first_sentence(&dir.join("texts.parquet"), &r.id)
         .unwrap_or_else(|| r.id.clone());
-    let m = BodyMotion {
-        fps: r.fps,
-        height_m: s.height.or(r.height_m).unwrap_or(height),
-        root_position: r.mmm.root_position,
-        root_rotation: r.mmm.root_rotation,
-        joints: r.mmm.joints,
-    };
+    // The file's height unless --height says otherwise.
+    let mut m = r.body();
+    m.height_m = s.height.or(r.height_m).unwrap_or(height);
     m.check()
         .map_err(|e| usage(format!("{}: motion {}: {e}", parquet.display(), r.id)))?;
     Ok((m, r.id, caption))
@@ -373,7 +369,12 @@ pub fn render(
     };
     let png = dir.join(format!("{}.png", l.name));
     let gif = dir.join(format!("{}.gif", l.name));
-    preview.write(Some(&png), (!a.no_gif).then_some(gif.as_path()), &sizes)?;
+    let sheet = preview.contact_sheet(&sizes)?;
+    write_atomic(&png, |f| f.write_all(&sheet))?;
+    if !a.no_gif {
+        let anim = preview.animation(&sizes)?;
+        write_atomic(&gif, |f| f.write_all(&anim))?;
+    }
     writeln!(out, "{}", png.display())?;
     if !a.no_gif {
         writeln!(out, "{}", gif.display())?;

@@ -7,7 +7,6 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use arrow_array::{Array, FixedSizeListArray, Float32Array, Int32Array, ListArray, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use pipe_kit::body::BodyMotion;
 use pipe_motion::features::{to_features, Mmm, N_FEATURES};
 use pipe_motion::stats::{for_each_motion, Normalisation};
 use pipe_tabular::column;
@@ -102,14 +101,7 @@ impl Dataset {
                     .collect::<Vec<f32>>()
             };
             if mirror && m.split == "train" {
-                let body = BodyMotion {
-                    fps: m.fps,
-                    height_m: m.height_m.unwrap_or(pipe_kit::body::DEFAULT_HEIGHT_M),
-                    root_position: m.mmm.root_position.clone(),
-                    root_rotation: m.mmm.root_rotation.clone(),
-                    joints: m.mmm.joints.clone(),
-                };
-                let mb = pipe_kit::body::mirror::mirror(&skeleton, &body);
+                let mb = pipe_kit::body::mirror::mirror(&skeleton, &m.body());
                 let mm = Mmm {
                     root_position: mb.root_position,
                     root_rotation: mb.root_rotation,

@@ -23,7 +23,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::criteria::{classify, measure, Measures, ACTIONS, IN_PLACE, OPPOSITES};
 use crate::generate::{GenerateConfig, Generated, Generator, Seconds};
-use pipe_kit::body::{foot_skating, forward, BodyMotion, Skeleton};
+use pipe_kit::body::{foot_skating, forward, Skeleton};
 use pipe_motion::features::to_features;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -228,13 +228,7 @@ pub fn evaluate(
         let Some(want) = labels.get(&m.id) else {
             return Ok(());
         };
-        let body = BodyMotion {
-            fps: m.fps,
-            height_m: m.height_m.unwrap_or(pipe_kit::body::DEFAULT_HEIGHT_M),
-            root_position: m.mmm.root_position.clone(),
-            root_rotation: m.mmm.root_rotation.clone(),
-            joints: m.mmm.joints.clone(),
-        };
+        let body = m.body();
         real_skating += foot_skating(&sk, &body, &forward(&sk, &body));
         let (f, _) = to_features(&m.mmm, m.fps);
         let ms = measure(&f, m.fps);
@@ -314,15 +308,9 @@ pub fn evaluate(
     for g in &samples {
         let (set, action, sentence) = &prompts[g.prompt_index];
         let ms = measure(&g.raw, fps);
-        let flat: Vec<f64> = g.motion.iter().map(|&v| v as f64).collect();
-        let body = pipe_kit::body::npy::motion_from_layout(
-            g.frames(),
-            pipe_kit::body::npy::WIDTH,
-            &flat,
-            fps,
-            gcfg.height_m,
-        )
-        .map_err(|e| anyhow::anyhow!("generated motion for {:?}: {e}", g.prompt))?;
+        let body = g
+            .body(gcfg.height_m)
+            .map_err(|e| anyhow::anyhow!("generated motion for {:?}: {e}", g.prompt))?;
         judged.push(Judged {
             foot_skating: foot_skating(&sk, &body, &forward(&sk, &body)),
             set,

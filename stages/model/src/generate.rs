@@ -193,6 +193,18 @@ impl Generated {
     pub fn frames(&self) -> usize {
         self.motion.len() / N_FEATURES
     }
+
+    /// The motion on the MMM body, for a subject `height_m` tall.
+    pub fn body(&self, height_m: f64) -> Result<BodyMotion, String> {
+        let v: Vec<f64> = self.motion.iter().map(|&x| x as f64).collect();
+        pipe_kit::body::npy::motion_from_layout(
+            self.frames(),
+            pipe_kit::body::npy::WIDTH,
+            &v,
+            self.fps,
+            height_m,
+        )
+    }
 }
 
 /// A loaded model with its text encoder, ready to sample.
@@ -425,7 +437,8 @@ pub fn write_files(
             .with_context(|| format!("writing {}", xml.display()))?;
         g.files = vec![npy, xml];
         if cfg.bvh || cfg.previews {
-            let body = BodyMotion::from_mmm(&mmm, height_m)
+            let body = g
+                .body(height_m)
                 .map_err(|e| anyhow::anyhow!("sample {stem}: {e}"))?;
             if cfg.bvh {
                 let bvh = dir.join(format!("{stem}.bvh"));
@@ -438,11 +451,13 @@ pub fn write_files(
                     dir.join(format!("{stem}.png")),
                     dir.join(format!("{stem}.gif")),
                 );
-                pipe_view::Preview::new(&skeleton, &body, &g.prompt).write(
-                    Some(&png),
-                    Some(&gif),
-                    &pipe_view::Sizes::default(),
-                )?;
+                // Into the temporary folder the caller publishes, like the other files.
+                let preview = pipe_view::Preview::new(&skeleton, &body, &g.prompt);
+                let sizes = pipe_view::Sizes::default();
+                std::fs::write(&png, preview.contact_sheet(&sizes)?)
+                    .with_context(|| format!("writing {}", png.display()))?;
+                std::fs::write(&gif, preview.animation(&sizes)?)
+                    .with_context(|| format!("writing {}", gif.display()))?;
                 g.files.extend([png, gif]);
             }
         }

@@ -54,6 +54,19 @@ pub struct MotionRecord {
     pub mmm: Mmm,
 }
 
+impl MotionRecord {
+    /// The motion on the MMM body (the default height when the file gave none).
+    pub fn body(&self) -> pipe_kit::body::BodyMotion {
+        pipe_kit::body::BodyMotion {
+            fps: self.fps,
+            height_m: self.height_m.unwrap_or(pipe_kit::body::DEFAULT_HEIGHT_M),
+            root_position: self.mmm.root_position.clone(),
+            root_rotation: self.mmm.root_rotation.clone(),
+            joints: self.mmm.joints.clone(),
+        }
+    }
+}
+
 /// The f32 samples of row `i` of a list-of-fixed-size-list column, as f64.
 fn samples(col: &ListArray, i: usize, width: usize) -> anyhow::Result<Vec<f64>> {
     let v = col.value(i);

@@ -10,7 +10,6 @@
 //! dark grey.
 
 use std::convert::Infallible;
-use std::path::Path;
 
 use anyhow::Context;
 use embedded_graphics::mono_font::{ascii::FONT_7X13, MonoTextStyle};
@@ -18,7 +17,7 @@ use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
 use embedded_graphics::text::{Baseline, Text};
 use pipe_kit::body::bvh::Hierarchy;
-use pipe_kit::body::math::{self, Vec3};
+use pipe_kit::body::math::{self, cross, dot, Vec3};
 use pipe_kit::body::{forward, BodyMotion, Skeleton};
 use rayon::prelude::*;
 use tiny_skia::{Color, FillRule, Paint, PathBuilder, Pixmap, Stroke, Transform};
@@ -44,6 +43,8 @@ pub struct Preview {
     right: Vec3,
     up: Vec3,
     depth: Vec3,
+    /// [`Preview::reach`], computed once.
+    reach: (f64, f64, f64),
 }
 
 /// Sizes of the outputs.
@@ -93,18 +94,6 @@ fn normalise(v: Vec3) -> Vec3 {
     }
 }
 
-fn cross(a: &Vec3, b: &Vec3) -> Vec3 {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-
-fn dot(a: &Vec3, b: &Vec3) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
 impl Preview {
     /// Forward kinematics of a checked motion on `sk`.
     pub fn new(sk: &Skeleton, m: &BodyMotion, caption: &str) -> Preview {
@@ -129,7 +118,7 @@ impl Preview {
         ));
         let right = normalise(cross(&view, &[0.0, 0.0, 1.0]));
         let up = cross(&right, &view);
-        Preview {
+        let mut p = Preview {
             parents: h.point_parents(),
             names,
             side,
@@ -140,7 +129,10 @@ impl Preview {
             right,
             up,
             depth: view,
-        }
+            reach: (1.0, 1.0, 0.0),
+        };
+        p.reach = p.reach();
+        p
     }
 
     pub fn frames(&self) -> usize {
@@ -183,7 +175,7 @@ impl Preview {
         w: f32,
         h: f32,
     ) -> impl Fn(&Vec3) -> (f32, f32) + '_ {
-        let (side, up, down) = self.reach();
+        let (side, up, down) = self.reach;
         let s = ((w as f64 * 0.42) / side).min((h as f64 * 0.8) / (up + down));
         let g = self.root[frame];
         let (gu, gw) = self.project(&[g[0], g[1], 0.0]);
@@ -414,18 +406,6 @@ impl Preview {
         }
         Ok(out)
     }
-
-    /// Write the contact sheet and the animation (either may be `None`), each
-    /// through a temporary file renamed into place.
-    pub fn write(&self, png: Option<&Path>, gif: Option<&Path>, s: &Sizes) -> anyhow::Result<()> {
-        if let Some(p) = png {
-            write_atomic(p, &self.contact_sheet(s)?)?;
-        }
-        if let Some(p) = gif {
-            write_atomic(p, &self.animation(s)?)?;
-        }
-        Ok(())
-    }
 }
 
 /// The colours we draw with, each blended with white in 32 steps (what
@@ -482,15 +462,6 @@ impl Palette {
     fn bytes(&self) -> &[u8] {
         self.colours.as_flattened()
     }
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
 fn paint(r: u8, g: u8, b: u8) -> Paint<'static> {
@@ -573,7 +544,8 @@ mod tests {
     use pipe_kit::mmm::{read_file, Channels};
 
     fn m00001() -> BodyMotion {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/kit/00001_mmm.xml");
+        let p =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/kit/00001_mmm.xml");
         BodyMotion::from_mmm(&read_file(&p, Channels::default()).unwrap(), 1.75).unwrap()
     }
 
