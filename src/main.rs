@@ -494,35 +494,22 @@ fn generate(g: &GlobalArgs, o: GenerateArgs, out: &mut dyn Write) -> anyhow::Res
         .into());
     };
     // Compute what the generate stage reads (the trained model), through the DAG.
-    let producers: Vec<usize> = st.upstream().collect();
-    pipe::exec::install_signal_handler();
-    for &i in &producers {
-        let opts = run::RunOptions {
-            target: Some(project.pipeline.stages[i].name.clone()),
-            force: Vec::new(),
-            jobs: jobs(None)?,
-            quiet: true,
-            sweep: None,
-        };
-        let report = run::run(&project, &kinds, &opts)?;
-        if !report.ok {
-            run::print_report(&mut std::io::stderr(), &report, false)?;
-            return Ok(run_code(&report));
-        }
-    }
+    let mut dirs: std::collections::HashMap<usize, std::path::PathBuf> = Default::default();
     let mut deps = Vec::new();
-    for (written, d) in &st.deps {
+    for (_, d) in &st.deps {
         deps.push(match d {
             Dep::External(p) => project.root.join(p),
             Dep::Stage { stage, out: name } => {
-                let up = &project.pipeline.stages[*stage].name;
-                let states = status::status(&project, &kinds, Some(up))?;
-                let key = states
-                    .into_iter()
-                    .find(|s| &s.name == up)
-                    .and_then(|s| s.key)
-                    .with_context(|| format!("`{written}` was not computed"))?;
-                project.store.entry_dir(up, &key).join(name)
+                let dir = match dirs.get(stage) {
+                    Some(dir) => dir.clone(),
+                    None => {
+                        match stage_dir(&project, &kinds, &project.pipeline.stages[*stage].name)? {
+                            Ok(dir) => dirs.entry(*stage).or_insert(dir).clone(),
+                            Err(code) => return Ok(code),
+                        }
+                    }
+                };
+                dir.join(name)
             }
         });
     }
@@ -584,6 +571,34 @@ fn generate(g: &GlobalArgs, o: GenerateArgs, out: &mut dyn Write) -> anyhow::Res
         }
     }
     Ok(exit::OK)
+}
+
+/// Run `stage` (and what it needs) unless it is cached: its output folder, or the
+/// exit code of a failed run (its report printed to stderr).
+fn stage_dir(
+    project: &Project,
+    kinds: &StageKinds,
+    stage: &str,
+) -> anyhow::Result<Result<std::path::PathBuf, i32>> {
+    pipe::exec::install_signal_handler();
+    let opts = run::RunOptions {
+        target: Some(stage.to_string()),
+        force: Vec::new(),
+        jobs: jobs(None)?,
+        quiet: true,
+        sweep: None,
+    };
+    let report = run::run(project, kinds, &opts)?;
+    if !report.ok {
+        run::print_report(&mut std::io::stderr(), &report, false)?;
+        return Ok(Err(run_code(&report)));
+    }
+    let key = status::status(project, kinds, Some(stage))?
+        .into_iter()
+        .find(|s| s.name == stage)
+        .and_then(|s| s.key)
+        .with_context(|| format!("stage `{stage}` was not computed"))?;
+    Ok(Ok(project.store.entry_dir(stage, &key)))
 }
 
 fn run_code(r: &run::RunReport) -> i32 {

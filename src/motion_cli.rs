@@ -5,9 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use pipe::cli::{ConfigArgs, GlobalArgs};
-use pipe::commands::{run, status};
 use pipe::project::Project;
 use pipe::spec::KindRef;
 use pipe::{exit, Error};
@@ -194,7 +192,9 @@ fn dataset(
             None => "pipeline.yaml has several `kit.extract` stages: choose one with --stage".into(),
         }));
     };
-    let dir = computed(&project, kinds, &st.name)?;
+    let Ok(dir) = crate::stage_dir(&project, kinds, &st.name)? else {
+        anyhow::bail!("stage `{}` could not be computed", st.name);
+    };
     let parquet = dir.join("motions.parquet");
     let mut found = None;
     let mut ids = Vec::new();
@@ -222,33 +222,6 @@ fn dataset(
     m.check()
         .map_err(|e| usage(format!("{}: motion {}: {e}", parquet.display(), r.id)))?;
     Ok((m, r.id, caption))
-}
-
-/// Run `stage` (and what it needs) if it is not cached; its output folder.
-pub fn computed(
-    project: &Project,
-    kinds: &pipe::spec::StageKinds,
-    stage: &str,
-) -> anyhow::Result<PathBuf> {
-    pipe::exec::install_signal_handler();
-    let opts = run::RunOptions {
-        target: Some(stage.to_string()),
-        force: Vec::new(),
-        jobs: crate::jobs(None)?,
-        quiet: true,
-        sweep: None,
-    };
-    let report = run::run(project, kinds, &opts)?;
-    if !report.ok {
-        run::print_report(&mut std::io::stderr(), &report, false)?;
-        anyhow::bail!("stage `{stage}` could not be computed");
-    }
-    let key = status::status(project, kinds, Some(stage))?
-        .into_iter()
-        .find(|s| s.name == stage)
-        .and_then(|s| s.key)
-        .with_context(|| format!("stage `{stage}` was not computed"))?;
-    Ok(project.store.entry_dir(stage, &key))
 }
 
 fn write_atomic(
