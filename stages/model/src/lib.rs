@@ -156,7 +156,7 @@ impl StageKind for TrainStage {
         trainer.export(&ctx.spec().out_dir)?;
         write_log(&ctx.out("train_log.parquet"), &trainer.log)?;
         let v = out.validation;
-        let metrics = serde_json::json!({
+        let mut metrics = serde_json::json!({
             "steps": out.steps,
             "train_loss": out.final_train_loss,
             "val_loss": v.map(|v| v.loss),
@@ -171,6 +171,14 @@ impl StageKind for TrainStage {
             "mirrored_pairs": data.mirrored.0,
             "mirrored_pairs_without_embedding": data.mirrored.1,
         });
+        if let Some(s) = trainer.scaler {
+            metrics["float16_loss_scale"] = s.scale.into();
+            metrics["float16_skipped_steps"] = s.skipped.into();
+            eprintln!(
+                "float16 autocast: {} steps skipped on overflow, final loss scale {}",
+                s.skipped, s.scale
+            );
+        }
         std::fs::write(
             ctx.out("metrics.json"),
             serde_json::to_vec_pretty(&metrics)?,

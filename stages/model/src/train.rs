@@ -57,6 +57,53 @@ struct ResumeState {
     fingerprint: String,
     wall_s: f64,
     log: Vec<LogRow>,
+    #[serde(default)]
+    scaler: Option<LossScale>,
+}
+
+/// Dynamic loss scaling for float16 autocast (what PyTorch's `GradScaler` does): the
+/// loss is multiplied by `scale` before backward so small gradients survive float16;
+/// a step whose gradients overflow is skipped and halves the scale, and every
+/// [`LossScale::GROWTH_INTERVAL`] good steps in a row double it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LossScale {
+    pub scale: f64,
+    pub good_steps: u64,
+    pub skipped: u64,
+}
+
+impl LossScale {
+    const INITIAL: f64 = 65536.0;
+    const GROWTH_INTERVAL: u64 = 2000;
+
+    fn new() -> Self {
+        LossScale {
+            scale: Self::INITIAL,
+            good_steps: 0,
+            skipped: 0,
+        }
+    }
+
+    /// Record a step's outcome; `Err` when the scale has fallen below 1 (the
+    /// overflow is not a float16 range problem).
+    fn update(&mut self, finite: bool) -> Result<(), f64> {
+        if finite {
+            self.good_steps += 1;
+            if self.good_steps.is_multiple_of(Self::GROWTH_INTERVAL) {
+                self.scale *= 2.0;
+            }
+            Ok(())
+        } else {
+            self.skipped += 1;
+            self.good_steps = 0;
+            self.scale /= 2.0;
+            if self.scale < 1.0 {
+                Err(self.scale)
+            } else {
+                Ok(())
+            }
+        }
+    }
 }
 
 pub struct Trainer<'a> {
@@ -76,6 +123,8 @@ pub struct Trainer<'a> {
     pub log: Vec<LogRow>,
     pub step: u64,
     wall_before: f64,
+    /// Present when training in float16 autocast on CUDA.
+    pub scaler: Option<LossScale>,
 }
 
 /// What a finished run reports.
@@ -98,6 +147,7 @@ impl<'a> Trainer<'a> {
         };
         let model = MotionModel::new(&vs.root(), &cfg, dims);
         let params = checkpoint::named(&vs);
+        let tcfg_autocast = tcfg.autocast;
         let zeros = |p: &Tensor| Tensor::zeros_like(p);
         let adam_m = params.iter().map(|(_, p)| zeros(p)).collect();
         let adam_v = params.iter().map(|(_, p)| zeros(p)).collect();
@@ -119,6 +169,7 @@ impl<'a> Trainer<'a> {
             log: Vec::new(),
             step: 0,
             wall_before: 0.0,
+            scaler: (tcfg_autocast && device.is_cuda()).then(LossScale::new),
         }
     }
 
@@ -175,7 +226,7 @@ impl<'a> Trainer<'a> {
             tokens: b.tokens.as_ref().map(|(a, m)| (a, m)),
             keep,
         };
-        let pred = tch::autocast(self.tcfg.autocast && self.device.is_cuda(), || {
+        let pred = tch::autocast(self.scaler.is_some(), || {
             self.model.forward_t(&x_in, &t_in, &cond, &b.mask, train)
         })
         .to_kind(Kind::Float);
@@ -239,7 +290,10 @@ impl<'a> Trainer<'a> {
         for (_, p) in &mut self.params {
             p.zero_grad();
         }
-        loss.backward();
+        match &self.scaler {
+            Some(s) => (&loss * s.scale).backward(),
+            None => loss.backward(),
+        }
         let t_bwd = t0.elapsed().as_secs_f64();
         let lr = self.lr_at(step);
         let grad_norm = self.adamw(lr, step)?;
@@ -276,18 +330,43 @@ impl<'a> Trainer<'a> {
             .filter(|g| g.defined())
             .map(|g| g.square().sum(Kind::Float))
             .collect();
+        let unscale = self.scaler.map_or(1.0, |s| 1.0 / s.scale);
         let norm = Tensor::stack(&sq, 0)
             .sum(Kind::Float)
             .sqrt()
-            .double_value(&[]);
-        if !norm.is_finite() {
-            bail!("training diverged at step {step}: the gradient norm is {norm}");
-        }
-        let scale = if t.grad_clip > 0.0 && norm > t.grad_clip {
-            t.grad_clip / (norm + 1e-6)
-        } else {
-            1.0
+            .double_value(&[])
+            * unscale;
+        let overflow = match self.scaler.as_mut().map(|s| s.update(norm.is_finite())) {
+            // float16 overflow: skip this step with a smaller scale.
+            Some(Ok(())) if !norm.is_finite() => return Ok(norm),
+            Some(Err(scale)) => Some(scale),
+            _ => None,
         };
+        if !norm.is_finite() {
+            let why = overflow.map_or(String::new(), |s| {
+                format!(" even with the float16 loss scale down to {s}")
+            });
+            let bad: Vec<&str> = self
+                .params
+                .iter()
+                .zip(&grads)
+                .filter(|(_, g)| g.defined() && !finite(g))
+                .map(|((n, _), _)| n.as_str())
+                .collect();
+            bail!(
+                "training diverged at step {step}: the gradient norm is {norm}{why} \
+                 (non-finite gradients in {} of {} tensors, first: {})",
+                bad.len(),
+                grads.len(),
+                bad.iter().take(4).copied().collect::<Vec<_>>().join(", ")
+            );
+        }
+        let scale = unscale
+            * if t.grad_clip > 0.0 && norm > t.grad_clip {
+                t.grad_clip / (norm + 1e-6)
+            } else {
+                1.0
+            };
         let k = (step + 1) as i32;
         let (b1, b2) = (t.beta1, t.beta2);
         let c1 = 1.0 - b1.powi(k);
@@ -383,6 +462,7 @@ impl<'a> Trainer<'a> {
             fingerprint: self.fingerprint(),
             wall_s,
             log: self.log.clone(),
+            scaler: self.scaler,
         };
         std::fs::write(tmp.join("state.json"), serde_json::to_vec(&state)?)?;
         if let Ok(f) = std::fs::File::open(tmp.join("state.safetensors")) {
@@ -446,6 +526,9 @@ impl<'a> Trainer<'a> {
         }
         self.step = state.step;
         self.log = state.log;
+        if self.scaler.is_some() {
+            self.scaler = Some(state.scaler.unwrap_or_else(LossScale::new));
+        }
         self.wall_before = state.wall_s;
         Ok(Some(step))
     }
@@ -577,11 +660,43 @@ fn list_checkpoints(scratch: &Path) -> anyhow::Result<Vec<(u64, PathBuf)>> {
     Ok(v)
 }
 
+/// Whether every element of `t` is finite.
+fn finite(t: &Tensor) -> bool {
+    t.isfinite().all().int64_value(&[]) != 0
+}
+
 fn fmt_secs(s: f64) -> String {
     let s = s.round() as u64;
     if s >= 60 {
         format!("{}m{:02}s", s / 60, s % 60)
     } else {
         format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LossScale;
+
+    #[test]
+    fn loss_scale_halves_on_overflow_grows_after_a_run_of_good_steps_and_gives_up_below_one() {
+        let mut s = LossScale::new();
+        assert_eq!(s.update(false), Ok(()));
+        assert_eq!((s.scale, s.skipped), (32768.0, 1));
+        for _ in 0..LossScale::GROWTH_INTERVAL - 1 {
+            assert_eq!(s.update(true), Ok(()));
+        }
+        assert_eq!(s.scale, 32768.0);
+        assert_eq!(s.update(true), Ok(()));
+        assert_eq!(s.scale, 65536.0);
+        // An overflow restarts the run of good steps.
+        assert_eq!(s.update(false), Ok(()));
+        assert_eq!((s.scale, s.good_steps), (32768.0, 0));
+        let mut fails = 0;
+        while s.update(false).is_ok() {
+            fails += 1;
+        }
+        assert_eq!(fails, 15, "32768 halves 15 times down to 1, then gives up");
+        assert!(s.scale < 1.0);
     }
 }
