@@ -147,7 +147,7 @@ impl<'a> Trainer<'a> {
         };
         let model = MotionModel::new(&vs.root(), &cfg, dims);
         let params = checkpoint::named(&vs);
-        let tcfg_autocast = tcfg.autocast;
+        let scaler = (tcfg.autocast && device.is_cuda()).then(LossScale::new);
         let zeros = |p: &Tensor| Tensor::zeros_like(p);
         let adam_m = params.iter().map(|(_, p)| zeros(p)).collect();
         let adam_v = params.iter().map(|(_, p)| zeros(p)).collect();
@@ -169,7 +169,7 @@ impl<'a> Trainer<'a> {
             log: Vec::new(),
             step: 0,
             wall_before: 0.0,
-            scaler: (tcfg_autocast && device.is_cuda()).then(LossScale::new),
+            scaler,
         }
     }
 
