@@ -22,6 +22,7 @@ use tch::{Device, Kind, Tensor};
 use crate::checkpoint::{self, ModelCard};
 use crate::data::derive_seed;
 use crate::sample::{sample, Request};
+use pipe_kit::body::npy::WIDTH;
 use pipe_kit::body::{BodyMotion, Skeleton};
 use pipe_motion::features::{from_features, Start, N_FEATURES};
 
@@ -191,19 +192,13 @@ pub struct Generated {
 
 impl Generated {
     pub fn frames(&self) -> usize {
-        self.motion.len() / N_FEATURES
+        self.motion.len() / WIDTH
     }
 
     /// The motion on the MMM body, for a subject `height_m` tall.
     pub fn body(&self, height_m: f64) -> Result<BodyMotion, String> {
         let v: Vec<f64> = self.motion.iter().map(|&x| x as f64).collect();
-        pipe_kit::body::npy::motion_from_layout(
-            self.frames(),
-            pipe_kit::body::npy::WIDTH,
-            &v,
-            self.fps,
-            height_m,
-        )
+        pipe_kit::body::npy::motion_from_layout(self.frames(), WIDTH, &v, self.fps, height_m)
     }
 }
 
@@ -365,7 +360,7 @@ impl Generator {
                     heading: 0.0,
                 },
             );
-            let mut motion = Vec::with_capacity(n * N_FEATURES);
+            let mut motion = Vec::with_capacity(n * WIDTH);
             for i in 0..n {
                 motion.extend(mmm.root_position[i].iter().map(|&v| v as f32));
                 motion.extend(mmm.root_rotation[i].iter().map(|&v| v as f32));
@@ -428,7 +423,7 @@ pub fn write_files(
         );
         let npy = dir.join(format!("{stem}.npy"));
         Tensor::from_slice(&g.motion)
-            .view([g.frames() as i64, N_FEATURES as i64])
+            .view([g.frames() as i64, WIDTH as i64])
             .write_npy(&npy)
             .with_context(|| format!("writing {}", npy.display()))?;
         let xml = dir.join(format!("{stem}.xml"));
@@ -468,7 +463,7 @@ pub fn write_files(
 /// An MMM motion (KIT-ML joint order) of a generated sample.
 pub fn to_mmm(g: &Generated, height_m: f64) -> pipe_kit::mmm::Motion {
     let n = g.frames();
-    let row = |i: usize| &g.motion[i * N_FEATURES..(i + 1) * N_FEATURES];
+    let row = |i: usize| &g.motion[i * WIDTH..(i + 1) * WIDTH];
     pipe_kit::mmm::Motion {
         name: g.prompt.clone(),
         height_m: Some(height_m),
@@ -505,7 +500,7 @@ fn write_parquet(path: &Path, samples: &[Generated], cfg: &GenerateConfig) -> an
     let mut gif = StringBuilder::new();
     let mut motion = ListBuilder::new(FixedSizeListBuilder::new(
         Float32Builder::new(),
-        N_FEATURES as i32,
+        WIDTH as i32,
     ));
     for g in samples {
         prompt.append_value(&g.prompt);
@@ -526,7 +521,7 @@ fn write_parquet(path: &Path, samples: &[Generated], cfg: &GenerateConfig) -> an
         bvh.append_option(name("bvh"));
         png.append_option(name("png"));
         gif.append_option(name("gif"));
-        for row in g.motion.chunks_exact(N_FEATURES) {
+        for row in g.motion.chunks_exact(WIDTH) {
             motion.values().values().append_slice(row);
             motion.values().append(true);
         }
