@@ -282,6 +282,7 @@ fn the_kit_ml_example_runs_on_real_kit_data() {
             .expect("json");
     assert_eq!(card["model"]["layers"], 8);
     assert_eq!(card["model"]["d_model"], 512);
+    assert_eq!(card["model"]["adaln"], true);
     assert!(m["parameters"].as_i64().unwrap_or(0) > 15_000_000, "{m}");
 }
 

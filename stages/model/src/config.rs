@@ -59,6 +59,10 @@ pub struct ModelConfig {
     pub max_frames: i64,
     /// Diffusion steps of the noise schedule (cosine).
     pub diffusion_steps: i64,
+    /// Also modulate every block by the condition (adaLN-Zero, DiT: Peebles & Xie
+    /// 2023): per-layer shift, scale and gate of each sub-block computed from the
+    /// timestep + text vector, the gates starting at zero.
+    pub adaln: bool,
 }
 
 impl Default for ModelConfig {
@@ -74,6 +78,7 @@ impl Default for ModelConfig {
             frames_per_token: 2,
             max_frames: 200,
             diffusion_steps: 1000,
+            adaln: false,
         }
     }
 }

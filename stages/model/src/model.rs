@@ -6,7 +6,9 @@
 //! cond token = MLP(sinusoid(t)) + Linear(pooled text) ┤ (+ sinusoidal positions)
 //!                                                     ▼
 //!   layers × [self-attention (key-padding mask) → cross-attention to text tokens
-//!             (when configured) → feed-forward]
+//!             (when configured) → feed-forward]; with `adaln`, the condition also
+//!             shifts, scales and gates the self-attention and feed-forward
+//!             sub-blocks of every layer (adaLN-Zero, DiT)
 //!                                                     ▼
 //!   LayerNorm → Linear → unfold ─► x0_hat [B, T, F]
 //! ```
@@ -85,7 +87,19 @@ struct Layer {
     ln_ff: nn::LayerNorm,
     ff1: nn::Linear,
     ff2: nn::Linear,
+    /// adaLN-Zero: condition → shift, scale, gate of the self-attention and the
+    /// feed-forward sub-blocks (zero-initialised: every block starts as identity).
+    ada: Option<nn::Linear>,
     dropout: f64,
+}
+
+fn zero_linear(p: nn::Path, i: i64, o: i64) -> nn::Linear {
+    let z = nn::LinearConfig {
+        ws_init: nn::Init::Const(0.0),
+        bs_init: Some(nn::Init::Const(0.0)),
+        bias: true,
+    };
+    nn::linear(p, i, o, z)
 }
 
 impl Layer {
@@ -104,22 +118,40 @@ impl Layer {
             ln_ff: nn::layer_norm(&p / "ln_ff", vec![d], Default::default()),
             ff1: nn::linear(&p / "ff1", d, c.ff, Default::default()),
             ff2: nn::linear(&p / "ff2", c.ff, d, Default::default()),
+            ada: c.adaln.then(|| zero_linear(&p / "ada", d, 6 * d)),
             dropout: c.dropout,
         }
     }
 
+    /// `cond [B, d]` is used by adaLN layers only.
     fn forward_t(
         &self,
         x: &Tensor,
         keep: &Tensor,
         memory: Option<(&Tensor, &Tensor)>,
+        cond: &Tensor,
         train: bool,
     ) -> Tensor {
-        let h = self.ln_self.forward(x);
-        let x = x + self
-            .self_attn
-            .forward_t(&h, &h, keep, train)
-            .dropout(self.dropout, train);
+        // Shift, scale and gate per sub-block: identity (0, 0, 1) without adaLN.
+        let m = self
+            .ada
+            .as_ref()
+            .map(|a| a.forward(&cond.silu()).unsqueeze(1).chunk(6, 2));
+        let modulate = |h: Tensor, i: usize| match &m {
+            Some(m) => h * (&m[3 * i + 1] + 1.0) + &m[3 * i],
+            None => h,
+        };
+        let gate = |h: Tensor, i: usize| match &m {
+            Some(m) => h * &m[3 * i + 2],
+            None => h,
+        };
+        let h = modulate(self.ln_self.forward(x), 0);
+        let x = x + gate(
+            self.self_attn
+                .forward_t(&h, &h, keep, train)
+                .dropout(self.dropout, train),
+            0,
+        );
         let x = match (&self.cross, memory) {
             (Some((ln, attn)), Some((mem, mem_keep))) => {
                 let h = ln.forward(&x);
@@ -129,10 +161,13 @@ impl Layer {
             }
             _ => x,
         };
-        let h = self
-            .ff2
-            .forward(&self.ff1.forward(&self.ln_ff.forward(&x)).gelu("none"));
-        &x + h.dropout(self.dropout, train)
+        let h = self.ff2.forward(
+            &self
+                .ff1
+                .forward(&modulate(self.ln_ff.forward(&x), 1))
+                .gelu("none"),
+        );
+        &x + gate(h.dropout(self.dropout, train), 1)
     }
 }
 
@@ -241,7 +276,7 @@ impl MotionModel {
             _ => None,
         };
         for layer in &self.layers {
-            h = layer.forward_t(&h, &keep, memory.as_ref().map(|(m, k)| (m, k)), train);
+            h = layer.forward_t(&h, &keep, memory.as_ref().map(|(m, k)| (m, k)), &c, train);
         }
         let out = self
             .out_proj
@@ -279,6 +314,10 @@ mod tests {
     use tch::Device;
 
     fn build(tc: TextConditioning) -> (nn::VarStore, MotionModel) {
+        build_with(tc, false)
+    }
+
+    fn build_with(tc: TextConditioning, adaln: bool) -> (nn::VarStore, MotionModel) {
         tch::manual_seed(0);
         let vs = nn::VarStore::new(Device::Cpu);
         let cfg = ModelConfig {
@@ -287,6 +326,7 @@ mod tests {
             heads: 4,
             ff: 64,
             text_conditioning: tc,
+            adaln,
             ..Default::default()
         };
         let m = MotionModel::new(
@@ -302,12 +342,14 @@ mod tests {
 
     #[test]
     fn shapes_and_padding_do_not_leak() {
-        for tc in [
-            TextConditioning::Pooled,
-            TextConditioning::Tokens,
-            TextConditioning::Both,
+        for (tc, adaln) in [
+            (TextConditioning::Pooled, false),
+            (TextConditioning::Tokens, false),
+            (TextConditioning::Both, false),
+            (TextConditioning::Pooled, true),
+            (TextConditioning::Both, true),
         ] {
-            let (_vs, m) = build(tc);
+            let (_vs, m) = build_with(tc, adaln);
             let x = Tensor::randn([2, 8, 5], (Kind::Float, Device::Cpu));
             let t = Tensor::from_slice(&[3i64, 500]);
             let pooled = Tensor::randn([2, 8], (Kind::Float, Device::Cpu));
@@ -338,6 +380,41 @@ mod tests {
                 "{tc:?}: padding leaked: {diff}"
             );
         }
+    }
+
+    /// adaLN-Zero's gates start at zero, so a fresh model's blocks are identities: a
+    /// token's output depends on its own frames only. Once a gate opens, frames mix.
+    #[test]
+    fn adaln_blocks_start_as_identity() {
+        let (vs, m) = build_with(TextConditioning::Pooled, true);
+        let x = Tensor::randn([1, 8, 5], (Kind::Float, Device::Cpu));
+        let t = Tensor::from_slice(&[100i64]);
+        let pooled = Tensor::randn([1, 8], (Kind::Float, Device::Cpu));
+        let keep = Tensor::from_slice(&[1f32]);
+        let cond = Cond {
+            pooled: &pooled,
+            tokens: None,
+            keep: &keep,
+        };
+        let mask = Tensor::ones([1, 8], (Kind::Bool, Device::Cpu));
+        let x2 = x.copy();
+        let _ = x2.get(0).narrow(0, 0, 2).fill_(5.0); // the first token's frames
+        let last = |x: &Tensor| {
+            m.forward_t(x, &t, &cond, &mask, false)
+                .get(0)
+                .narrow(0, 6, 2)
+        };
+        let same = (last(&x) - last(&x2)).abs().max().double_value(&[]);
+        assert!(same < 1e-6, "a fresh adaLN model mixed frames: {same}");
+        tch::no_grad(|| {
+            for (name, mut v) in vs.variables() {
+                if name.contains("ada") {
+                    let _ = v.fill_(0.05);
+                }
+            }
+        });
+        let mixed = (last(&x) - last(&x2)).abs().max().double_value(&[]);
+        assert!(mixed > 1e-4, "open gates should mix frames: {mixed}");
     }
 
     #[test]
