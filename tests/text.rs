@@ -332,6 +332,20 @@ fn the_embed_stage_deduplicates_and_reruns_only_when_its_inputs_change() {
         run(&[]),
         pairs(&[("synth", "ran"), ("extract", "ran"), ("embed", "ran")])
     );
+    // Batches are formed in token-count order (rows too, checked below), so little
+    // of what the encoder runs is padding.
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(p.entries("embed")[0].join("metrics.json")).expect("metrics"),
+    )
+    .expect("json");
+    let (tokens, padded) = (
+        m["tokens"].as_f64().expect("tokens"),
+        m["padded_tokens"].as_f64().expect("padded_tokens"),
+    );
+    assert!(
+        tokens > 0.0 && padded >= tokens && padded <= tokens * 1.15,
+        "{tokens} tokens, {padded} slots run"
+    );
     assert_eq!(
         run(&["--set", "embed.batch_size=7"]),
         pairs(&[("synth", "cached"), ("extract", "cached"), ("embed", "ran")])
@@ -345,6 +359,7 @@ texts = pl.read_parquet(sys.argv[2])
 assert t["sentence"].n_unique() == t.height == texts["sentence"].n_unique(), (t.height, texts.height)
 meta = pq.read_schema(d + "/text_embeddings.parquet").metadata
 assert meta[b"pipe.dim"] == b"384" and len(meta[b"pipe.encoder_digest"]) == 64
+assert t["n_tokens"].is_sorted(), "rows (and batches) in token-count order"
 row = t.row(0, named=True)
 assert len(row["embedding"]) == 384 and len(row["token_states"]) == row["n_tokens"]
 print("ok", t.height, texts.height)

@@ -253,6 +253,19 @@ impl Encoder {
         self.token_output.is_some()
     }
 
+    /// The number of tokens (after truncation) of each sentence, unpadded.
+    pub fn count_tokens(&self, sentences: &[&str]) -> anyhow::Result<Vec<usize>> {
+        sentences
+            .iter()
+            .map(|s| {
+                self.tokenizer
+                    .encode(*s, true)
+                    .map(|e| e.get_ids().len())
+                    .map_err(|e| anyhow::anyhow!("tokenizer: {e}"))
+            })
+            .collect()
+    }
+
     /// Encode one batch (tokenised together, padded to its longest sentence).
     pub fn encode_batch(
         &mut self,

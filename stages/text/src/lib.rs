@@ -94,6 +94,9 @@ pub struct EmbedSummary {
     pub sentences: usize,
     pub unique_sentences: usize,
     pub dim: usize,
+    /// Tokens of the distinct sentences, and token slots the encoder ran (with padding).
+    pub tokens: usize,
+    pub padded_tokens: usize,
     pub seconds: f64,
     pub sentences_per_second: f64,
 }
@@ -106,18 +109,26 @@ pub fn embed_sentences(
     out: &Path,
     progress: &dyn Fn(usize, usize),
 ) -> anyhow::Result<EmbedSummary> {
-    let mut unique: Vec<&str> = sentences
+    let unique: Vec<&str> = sentences
         .iter()
         .map(String::as_str)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    // Batches of similar length waste little on padding (stable: ties stay sorted).
-    unique.sort_by_key(|s| s.len());
     if p.tokens && !enc.has_token_output() {
         bail!("embed.tokens is set but the encoder has no per-token output");
     }
     let t0 = std::time::Instant::now();
+    // A batch is padded to its longest sentence, so batches of sentences with the
+    // same number of tokens waste nothing on padding. Ordering by characters (what
+    // sentence-transformers does) left 22% of the encoder's tokens as padding on the
+    // benchmark corpus; ordering by tokens leaves 1%. Stable: ties stay sorted.
+    let counts = enc.count_tokens(&unique)?;
+    let tokens = counts.iter().sum();
+    let mut padded_tokens = 0;
+    let mut order: Vec<usize> = (0..unique.len()).collect();
+    order.sort_by_key(|&i| counts[i]);
+    let unique: Vec<&str> = order.into_iter().map(|i| unique[i]).collect();
     let dim = enc.dim as i32;
     let mut sent_b = StringBuilder::new();
     let mut emb_b = FixedSizeListBuilder::new(Float32Builder::new(), dim);
@@ -125,6 +136,7 @@ pub fn embed_sentences(
     let mut tok_b = ListBuilder::new(FixedSizeListBuilder::new(Float32Builder::new(), dim));
     for (bi, chunk) in unique.chunks(p.batch_size).enumerate() {
         let e = enc.encode_batch(chunk, p.tokens)?;
+        padded_tokens += chunk.len() * e.n_tokens.iter().max().copied().unwrap_or(0);
         for (k, s) in chunk.iter().enumerate() {
             sent_b.append_value(s);
             emb_b.values().append_slice(&e.pooled[k]);
@@ -161,6 +173,8 @@ pub fn embed_sentences(
         sentences: sentences.len(),
         unique_sentences: unique.len(),
         dim: enc.dim,
+        tokens,
+        padded_tokens,
         seconds,
         sentences_per_second: unique.len() as f64 / seconds.max(1e-9),
     })
@@ -174,7 +188,8 @@ impl StageKind for EmbedStage {
         "text.embed"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: batches ordered by tokens (rows in a new order; vectors differ by ~3e-8).
+        2
     }
     fn environment(&self, project_dir: &Path) -> BTreeMap<String, String> {
         let v = ort_library(project_dir)
