@@ -1,10 +1,12 @@
 //! Regression test from fuzzing (`cargo fuzz run mmm_parse`, see stages/kit/fuzz):
 //! every input of the kept corpus, and any crash artifact, must give a motion or
-//! an error — never a panic — and a parsed motion must write and read back equal.
+//! an error — never a panic —, the same result from `parse` (fast frame scanner)
+//! and `parse_general` (the pull parser alone), and a parsed motion must write and
+//! read back equal.
 
 use std::path::Path;
 
-use pipe_kit::mmm::{parse, to_xml, Channels};
+use pipe_kit::mmm::{parse, parse_general, to_xml, Channels};
 
 fn inputs(dir: &Path) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(dir)
@@ -37,7 +39,9 @@ fn fuzz_corpus_and_artifacts_never_panic() {
                 joint_acceleration: true,
             },
         ] {
-            if let Ok(m) = parse(&data, ch) {
+            let got = parse(&data, ch);
+            assert_eq!(got, parse_general(&data, ch), "{}", f.display());
+            if let Ok(m) = got {
                 parsed += 1;
                 let _ = pipe_kit::extract::canonicalize(&m, 20.0);
                 let back =

@@ -31,13 +31,27 @@ pub fn resolve(c: Choice) -> anyhow::Result<Device> {
     } else {
         0
     };
+    // `pipe` links libtorch's CUDA part only if it was built where a driver was
+    // visible (build.rs); a driver here but no device seen is most likely that.
+    let hint = if n == 0 && std::path::Path::new("/proc/driver/nvidia/version").exists() {
+        "; this machine has an NVIDIA driver: if pipe was built without one visible, \
+         rebuild it with PIPE_CUDA=1 (cargo build) to link libtorch's CUDA part"
+    } else {
+        ""
+    };
     match c {
         Choice::Auto if n > 0 => Ok(Device::Cuda(0)),
-        Choice::Auto | Choice::Cpu => Ok(Device::Cpu),
+        Choice::Auto => {
+            if !hint.is_empty() {
+                eprintln!("warning: using the CPU: libtorch sees no CUDA device{hint}");
+            }
+            Ok(Device::Cpu)
+        }
+        Choice::Cpu => Ok(Device::Cpu),
         Choice::Cuda(i) if i < n => Ok(Device::Cuda(i)),
         Choice::Cuda(i) => anyhow::bail!(
             "device cuda:{i} was asked for, but libtorch sees {n} CUDA device(s) \
-             (use train.device: auto or cpu)"
+             (use train.device: auto or cpu){hint}"
         ),
     }
 }

@@ -1,15 +1,17 @@
 //! Fuzz the MMM reader: any input must give a motion or a ParseError, never a
-//! panic; a motion that parses must survive canonicalisation, and writing it and
+//! panic, and the same one from the fast frame scanner and the general parser; a motion that parses must survive canonicalisation, and writing it and
 //! reading it back must give the same motion.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pipe_kit::mmm::{parse, to_xml, Channels};
+use pipe_kit::mmm::{parse, parse_general, to_xml, Channels};
 
 fuzz_target!(|data: &[u8]| {
     let all = Channels { joint_velocity: true, joint_acceleration: true };
     for ch in [Channels::default(), all] {
-        if let Ok(m) = parse(data, ch) {
+        let got = parse(data, ch);
+        assert_eq!(got, parse_general(data, ch));
+        if let Ok(m) = got {
             let _ = pipe_kit::extract::canonicalize(&m, 20.0);
             let mut plain = m.clone();
             plain.other_elements.clear();

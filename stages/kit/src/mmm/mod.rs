@@ -3,7 +3,7 @@
 mod read;
 mod write;
 
-pub use read::{parse, read_file, Channels, ParseError};
+pub use read::{parse, parse_general, read_file, Channels, ParseError};
 pub use write::{to_xml, write_file};
 
 /// One motion as stored in an MMM file (joint columns in the file's own order).

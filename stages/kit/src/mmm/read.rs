@@ -108,7 +108,34 @@ struct State<'m> {
 }
 
 /// Parse MMM XML from memory.
+///
+/// The frames, which are nearly all of a file, are first read by a scanner that
+/// accepts only their regular layout (`<MotionFrame>` holding `<Name>values</Name>`
+/// elements, ASCII, no attributes, comments or entities); anything else, including
+/// every error, makes it give up, and the file is read again by the general
+/// pull parser alone, which accepts any well-formed layout and says where a file
+/// is wrong. Both give the same `Motion` (tested, and fuzzed).
 pub fn parse(bytes: &[u8], channels: Channels) -> Result<Motion, ParseError> {
+    match parse_impl(bytes, channels, true) {
+        Some(r) => r,
+        None => parse_general(bytes, channels),
+    }
+}
+
+/// The general pull parser alone (what `parse` falls back to).
+pub fn parse_general(bytes: &[u8], channels: Channels) -> Result<Motion, ParseError> {
+    parse_impl(bytes, channels, false).unwrap_or_else(|| {
+        Err(ParseError {
+            line: None,
+            frame: None,
+            element: None,
+            reason: "internal error: the general parser gave up".into(),
+        })
+    })
+}
+
+/// `None`: the fast frame scanner met something irregular (only when `fast`).
+fn parse_impl(bytes: &[u8], channels: Channels, fast: bool) -> Option<Result<Motion, ParseError>> {
     let mut motion = Motion::default();
     let mut reader = Reader::from_reader(bytes);
     reader.config_mut().trim_text(true);
@@ -132,13 +159,15 @@ pub fn parse(bytes: &[u8], channels: Channels) -> Result<Motion, ParseError> {
         let end = (pos as usize).min(bytes.len());
         1 + bytes[..end].iter().filter(|&&b| b == b'\n').count() as u64
     };
+    // Bytes consumed by the fast frame scanner, which the reader's positions omit.
+    let mut skipped = 0u64;
     loop {
         let ev = match reader.read_event() {
             Ok(ev) => ev,
             Err(e) => {
-                let at_end = reader.buffer_position() as usize >= bytes.len();
-                return Err(ParseError {
-                    line: Some(line_at(reader.error_position())),
+                let at_end = (reader.buffer_position() + skipped) as usize >= bytes.len();
+                return Some(Err(ParseError {
+                    line: Some(line_at(reader.error_position() + skipped)),
                     frame: st.frame,
                     element: st
                         .leaf
@@ -149,14 +178,29 @@ pub fn parse(bytes: &[u8], channels: Channels) -> Result<Motion, ParseError> {
                     } else {
                         format!("malformed XML: {e}")
                     },
-                });
+                }));
             }
         };
-        let pos = reader.buffer_position();
+        let pos = reader.buffer_position() + skipped;
         let res = match ev {
             Event::Start(e) => {
                 st.depth += 1;
-                st.start(&e, false)
+                let r = st.start(&e, false);
+                if fast
+                    && r.is_ok()
+                    && st.in_frames
+                    && st.frame.is_none()
+                    && st.leaf.is_none()
+                    && e.local_name().into_inner().as_bytes() == b"MotionFrames"
+                {
+                    // Hand the frames to the fast scanner; the reader goes on at
+                    // `</MotionFrames>`.
+                    let from = pos as usize;
+                    let n = fast_frames(&bytes[from..], &mut st)?;
+                    *reader.get_mut() = &bytes[from + n..];
+                    skipped += n as u64;
+                }
+                r
             }
             Event::Empty(e) => st.start(&e, true),
             Event::End(e) => {
@@ -173,7 +217,7 @@ pub fn parse(bytes: &[u8], channels: Channels) -> Result<Motion, ParseError> {
             _ => Ok(()),
         };
         if let Err(reason) = res {
-            return Err(ParseError {
+            return Some(Err(ParseError {
                 line: Some(line_at(pos)),
                 frame: st.frame,
                 element: st
@@ -181,7 +225,7 @@ pub fn parse(bytes: &[u8], channels: Channels) -> Result<Motion, ParseError> {
                     .filter(|l| *l != Leaf::Skip)
                     .map(|l| l.name().to_string()),
                 reason,
-            });
+            }));
         }
     }
     let end_err = |reason: String| ParseError {
@@ -191,20 +235,90 @@ pub fn parse(bytes: &[u8], channels: Channels) -> Result<Motion, ParseError> {
         reason,
     };
     if st.depth != 0 {
-        return Err(end_err(
+        return Some(Err(end_err(
             "truncated file: the document ends inside an open element".into(),
-        ));
+        )));
     }
     if !st.saw_motion {
-        return Err(end_err("no <Motion> element".into()));
+        return Some(Err(end_err("no <Motion> element".into())));
     }
     if !st.saw_joint_order {
-        return Err(end_err("missing <JointOrder>".into()));
+        return Some(Err(end_err("missing <JointOrder>".into())));
     }
     if motion.timesteps.is_empty() {
-        return Err(end_err("empty <MotionFrames>: no frames".into()));
+        return Some(Err(end_err("empty <MotionFrames>: no frames".into())));
     }
-    Ok(motion)
+    Some(Ok(motion))
+}
+
+/// XML whitespace.
+fn skip_ws(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\r' | b'\n') {
+        i += 1;
+    }
+    i
+}
+
+/// The frames of `<MotionFrames>` (`s` starts right after its start tag) in their
+/// regular layout: the number of bytes read, up to `</MotionFrames>`, or `None` at
+/// the first thing that is not regular or not valid (the caller then starts over
+/// with the general parser, which handles or reports it).
+fn fast_frames(s: &[u8], st: &mut State<'_>) -> Option<usize> {
+    const FRAME: &[u8] = b"<MotionFrame>";
+    const FRAME_END: &[u8] = b"</MotionFrame>";
+    let mut i = 0;
+    loop {
+        i = skip_ws(s, i);
+        let r = &s[i..];
+        if r.starts_with(b"</MotionFrames>") {
+            return Some(i);
+        }
+        if !r.starts_with(FRAME) {
+            return None;
+        }
+        i += FRAME.len();
+        st.frame = Some(st.m.timesteps.len());
+        st.leaf_seen = [false; 6];
+        loop {
+            i = skip_ws(s, i);
+            let r = &s[i..];
+            if r.starts_with(FRAME_END) {
+                i += FRAME_END.len();
+                st.end_frame().ok()?;
+                break;
+            }
+            // `<Name>`: letters, digits, `_` only (no attributes, prefixes, `/`, `!`, `?`).
+            if r.first() != Some(&b'<') {
+                return None;
+            }
+            let close = 1 + memchr::memchr(b'>', &r[1..])?;
+            let name = &r[1..close];
+            if name.is_empty() || !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_') {
+                return None;
+            }
+            let start = i + close + 1;
+            let end = start + memchr::memchr(b'<', &s[start..])?;
+            let content = &s[start..end];
+            if !content.is_ascii() || memchr::memchr(b'&', content).is_some() {
+                return None;
+            }
+            let leaf = st.frame_leaf(name);
+            st.nums.clear();
+            st.leaf = Some(leaf);
+            if leaf != Leaf::Skip {
+                st.text(content).ok()?;
+            }
+            // `</Name>`
+            let r = &s[end..];
+            let n = name.len();
+            if r.len() < n + 3 || r[1] != b'/' || &r[2..2 + n] != name || r[2 + n] != b'>' {
+                return None;
+            }
+            i = end + n + 3;
+            st.finish_leaf().ok()?;
+            st.leaf = None;
+        }
+    }
 }
 
 fn attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
@@ -231,22 +345,7 @@ impl State<'_> {
                     String::from_utf8_lossy(name)
                 ));
             }
-            let leaf = match name {
-                b"Timestep" => Leaf::Timestep,
-                b"RootPosition" => Leaf::RootPosition,
-                b"RootRotation" => Leaf::RootRotation,
-                b"JointPosition" => Leaf::JointPosition,
-                b"JointVelocity" if self.channels.joint_velocity => Leaf::JointVelocity,
-                b"JointAcceleration" if self.channels.joint_acceleration => Leaf::JointAcceleration,
-                b"JointVelocity" | b"JointAcceleration" => Leaf::Skip,
-                other => {
-                    let n = String::from_utf8_lossy(other).to_string();
-                    if !self.m.other_elements.contains(&n) {
-                        self.m.other_elements.push(n);
-                    }
-                    Leaf::Skip
-                }
-            };
+            let leaf = self.frame_leaf(name);
             if empty {
                 // `<JointPosition/>`: no values at all.
                 self.nums.clear();
@@ -309,6 +408,26 @@ impl State<'_> {
             _ => {}
         }
         Ok(())
+    }
+
+    /// What a per-frame element named `name` is (unknown ones are noted and skipped).
+    fn frame_leaf(&mut self, name: &[u8]) -> Leaf {
+        match name {
+            b"Timestep" => Leaf::Timestep,
+            b"RootPosition" => Leaf::RootPosition,
+            b"RootRotation" => Leaf::RootRotation,
+            b"JointPosition" => Leaf::JointPosition,
+            b"JointVelocity" if self.channels.joint_velocity => Leaf::JointVelocity,
+            b"JointAcceleration" if self.channels.joint_acceleration => Leaf::JointAcceleration,
+            b"JointVelocity" | b"JointAcceleration" => Leaf::Skip,
+            other => {
+                let n = String::from_utf8_lossy(other).to_string();
+                if !self.m.other_elements.contains(&n) {
+                    self.m.other_elements.push(n);
+                }
+                Leaf::Skip
+            }
+        }
     }
 
     fn text(&mut self, t: &[u8]) -> Result<(), String> {
@@ -519,6 +638,61 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(v.joint_velocity, Some(vec![0.0, 0.0]));
+    }
+
+    #[test]
+    fn the_fast_frame_scanner_reads_like_the_general_parser() {
+        let all = Channels {
+            joint_velocity: true,
+            joint_acceleration: true,
+        };
+        let regular = doc(&[FRAME, FRAME, FRAME]);
+        // Layouts the scanner leaves to the general parser, valid or not.
+        let variants = [
+            regular.clone(),
+            regular.replace('\n', "\r\n"),
+            regular.replace(
+                "<Timestep>0.01</Timestep>",
+                "<!-- c --><Timestep>0.01</Timestep>",
+            ),
+            regular.replace("<RootPosition>", "<RootPosition unit='mm'>"),
+            regular.replace("<JointVelocity>0 0</JointVelocity>", "<JointVelocity/>"),
+            regular.replace("<JointVelocity>0 0</JointVelocity>", "<CoM>1 2 3</CoM>"),
+            regular.replace("<JointVelocity>0 0</JointVelocity>", "<CoM><x>1</x></CoM>"),
+            regular.replace(
+                "<JointVelocity>0 0</JointVelocity>",
+                "<JointVelocity>0 &amp; 0</JointVelocity>",
+            ),
+            regular.replace("1 2 3", "1 2 3 4"),
+            regular.replace("1 2 3", "1 &#50; 3"),
+            regular.replace("0.1 0.2", "<![CDATA[0.1 0.2]]>"),
+            regular.replace("0 0 1.5", "0 0 1,5"),
+            regular.replace("0 0 1.5", "0 0 1.5é"),
+            regular.replace("<MotionFrame>", "<MotionFrame >"),
+            regular.replace("</MotionFrames>", "</MotionFrames >"),
+            regular.replace("</Timestep>", "</Timestep >"),
+            regular.replacen("<MotionFrame>", "<MotionFrame/><MotionFrame>", 1),
+            regular.replace("</Motion></MMM>", "</Motion>"),
+            regular.replace("</MotionFrames></Motion>", "</MotionFrames></Motio>"),
+            regular.replace("</MotionFrames>", ""),
+            regular[..regular.len() - 60].to_string(),
+        ];
+        // The regular layout takes the fast path; a comment among the frames does not.
+        assert!(parse_impl(regular.as_bytes(), Channels::default(), true).is_some());
+        assert!(parse_impl(variants[2].as_bytes(), Channels::default(), true).is_none());
+        for (i, v) in variants.iter().enumerate() {
+            for ch in [Channels::default(), all] {
+                assert_eq!(
+                    parse(v.as_bytes(), ch),
+                    parse_general(v.as_bytes(), ch),
+                    "variant {i}"
+                );
+            }
+        }
+        // And an error after the frames still gets the right line.
+        let late = regular.replace("</Motion></MMM>", "</Motion></MMX>");
+        let err = parse(late.as_bytes(), Channels::default()).expect_err("mismatched end");
+        assert_eq!(err.line, Some(5), "{err}");
     }
 
     #[test]
