@@ -1,5 +1,6 @@
 //! The `pipe` binary links libtorch (through the motion.train stage crate): embed its
-//! directory as an rpath so the binary starts without LD_LIBRARY_PATH.
+//! directory as an rpath so the binary starts without LD_LIBRARY_PATH. (`pipe-stage`
+//! links no libtorch.)
 //!
 //! `libtorch_cuda` (and with it cuBLAS, cuDNN, NCCL, …) is kept linked
 //! (`--no-as-needed`, or libtorch would never see a GPU) only where CUDA can be used:
@@ -12,13 +13,13 @@ fn main() {
     let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         return;
     };
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    println!("cargo:rustc-link-arg-bin=pipe=-Wl,-rpath,{lib}");
     let cuda = match std::env::var("PIPE_CUDA").as_deref() {
         Ok("1") => true,
         Ok("0") => false,
         _ => std::path::Path::new("/proc/driver/nvidia/version").exists(),
     };
     if cuda && std::path::Path::new(&lib).join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+        println!("cargo:rustc-link-arg-bin=pipe=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }
 }

@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod cli;
 pub mod commands;
+pub mod entry;
 pub mod error;
 pub mod exec;
 pub mod project;

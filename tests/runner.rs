@@ -542,3 +542,29 @@ fn gc_keeps_what_runs_refer_to_and_drops_the_rest() {
     p.run(&["gc", "--only-current"]).success();
     assert_eq!(p.entries("train").len(), 1);
 }
+
+#[test]
+fn the_light_stage_executable_refuses_anything_but_a_job() {
+    let exe = env!("CARGO_BIN_EXE_pipe-stage");
+    let o = common::Out(std::process::Command::new(exe).output().expect("run"));
+    assert_eq!(o.code(), 2);
+    assert!(
+        o.stderr()
+            .contains("usage: pipe-stage exec-stage --job FILE"),
+        "{}",
+        o.stderr()
+    );
+    let o = common::Out(
+        std::process::Command::new(exe)
+            .args(["exec-stage", "--job", "/nonexistent/job.json"])
+            .output()
+            .expect("run"),
+    );
+    assert_eq!(o.code(), 4, "{}", o.stderr());
+    assert!(
+        o.stderr()
+            .contains("failed to read job file /nonexistent/job.json"),
+        "{}",
+        o.stderr()
+    );
+}

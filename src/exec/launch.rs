@@ -43,8 +43,12 @@ pub fn cancel_all() {
 pub(crate) enum Launch<'a> {
     /// `sh -c COMMAND` with the stage environment.
     Shell(&'a str),
-    /// `pipe exec-stage --job FILE` (a built-in kind in a child process).
-    Builtin { job_file: &'a Path },
+    /// `pipe exec-stage --job FILE` (a built-in kind in a child process), or the
+    /// same with the kind's own executable.
+    Builtin {
+        job_file: &'a Path,
+        exe: Option<&'a Path>,
+    },
 }
 
 /// Start the stage; stdout and stderr go to `log`.
@@ -60,8 +64,11 @@ pub(crate) fn spawn(
             cmd.arg("-c").arg(c);
             cmd
         }
-        Launch::Builtin { job_file } => {
-            let exe = std::env::current_exe()?;
+        Launch::Builtin { job_file, exe } => {
+            let exe = match exe {
+                Some(e) => e.to_path_buf(),
+                None => std::env::current_exe()?,
+            };
             let mut cmd = Command::new(exe);
             cmd.arg("exec-stage").arg("--job").arg(job_file);
             cmd

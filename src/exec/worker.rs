@@ -231,6 +231,7 @@ fn attempt(
             std::fs::write(&job_file, bytes).at(&job_file).map_err(io)?;
             Launch::Builtin {
                 job_file: &job_file,
+                exe: cx.kinds.executable(&spec.kind),
             }
         }
     };

@@ -129,10 +129,13 @@ pub trait StageKind: Send + Sync {
     fn run(&self, ctx: &StageContext) -> anyhow::Result<()>;
 }
 
-/// The set of kinds a binary knows.
+/// The set of kinds a binary knows, and for some of them another executable that
+/// runs their jobs (`EXE exec-stage --job FILE`): one that starts faster because it
+/// links less (the runner otherwise re-invokes its own executable).
 #[derive(Default)]
 pub struct Registry {
     kinds: BTreeMap<&'static str, Box<dyn StageKind>>,
+    executables: BTreeMap<&'static str, std::path::PathBuf>,
 }
 
 impl Registry {
@@ -150,6 +153,18 @@ impl Registry {
 
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.kinds.keys().copied()
+    }
+
+    /// Run the jobs of kind `name` with `exe` (which must register the kind too).
+    pub fn set_executable(&mut self, name: &str, exe: std::path::PathBuf) {
+        if let Some((&k, _)) = self.kinds.get_key_value(name) {
+            self.executables.insert(k, exe);
+        }
+    }
+
+    /// The executable for jobs of kind `name`, if not the runner's own.
+    pub fn executable(&self, name: &str) -> Option<&Path> {
+        self.executables.get(name).map(|p| p.as_path())
     }
 }
 
@@ -178,6 +193,29 @@ pub fn parse_progress_line(line: &str) -> Option<(u64, u64, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct K;
+    impl StageKind for K {
+        fn name(&self) -> &'static str {
+            "k"
+        }
+        fn version(&self) -> u32 {
+            1
+        }
+        fn run(&self, _: &StageContext) -> anyhow::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn executables_are_set_only_for_registered_kinds() {
+        let mut r = Registry::new();
+        r.register(Box::new(K));
+        r.set_executable("k", PathBuf::from("/x/pipe-stage"));
+        r.set_executable("other", PathBuf::from("/x/y"));
+        assert_eq!(r.executable("k"), Some(Path::new("/x/pipe-stage")));
+        assert_eq!(r.executable("other"), None);
+    }
 
     #[test]
     fn progress_lines_parse() {

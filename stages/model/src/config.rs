@@ -162,6 +162,10 @@ pub struct TrainConfig {
     pub autocast: bool,
     /// Probability of dropping the text (classifier-free guidance).
     pub cond_drop: f64,
+    /// Gaussian noise of this norm added to each training sentence's pooled vector
+    /// (then scaled back to the vector's own length): the model sees a neighbourhood
+    /// of every sentence, not the point, for sentences it never saw (0: off).
+    pub text_noise: f64,
     /// Weight of the frame-to-frame velocity loss (smoothness, less foot sliding).
     pub velocity_weight: f64,
     /// Weight of the integrated root-displacement loss (less drift).
@@ -195,6 +199,7 @@ impl Default for TrainConfig {
             threads: 0,
             autocast: false,
             cond_drop: 0.1,
+            text_noise: 0.0,
             velocity_weight: 0.0,
             root_weight: 0.0,
             length_weight: 0.1,
@@ -244,6 +249,7 @@ impl TrainConfig {
             ("velocity_weight", self.velocity_weight),
             ("root_weight", self.root_weight),
             ("length_weight", self.length_weight),
+            ("text_noise", self.text_noise),
         ];
         for (k, v) in non_negative {
             if !(v >= 0.0 && v.is_finite()) {

@@ -273,6 +273,20 @@ impl<'a> Trainer<'a> {
             self.device,
         );
         let n = pairs.len() as i64;
+        let b = if self.tcfg.text_noise > 0.0 {
+            let p = &b.pooled;
+            let d = p.size()[1] as f64;
+            let noisy = p + Tensor::randn(p.size(), (Kind::Float, self.device))
+                * (self.tcfg.text_noise / d.sqrt());
+            let scale = p.norm_scalaropt_dim(2, [1], true)
+                / noisy.norm_scalaropt_dim(2, [1], true).clamp_min(1e-12);
+            Batch {
+                pooled: noisy * scale,
+                ..b
+            }
+        } else {
+            b
+        };
         let t_data = t0.elapsed().as_secs_f64();
         let opts = (Kind::Float, self.device);
         let t = Tensor::randint(self.sched.steps(), [n], (Kind::Int64, self.device));
