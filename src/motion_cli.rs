@@ -173,7 +173,7 @@ fn dataset(
     kinds: &pipe::spec::StageKinds,
     height: f64,
 ) -> anyhow::Result<(BodyMotion, String, String)> {
-    let choice = crate::choice(&s.config)?;
+    let choice = crate::app::choice(&s.config)?;
     let project = Project::open(&g.dir, &choice, kinds)?;
     let stages: Vec<&pipe::spec::Stage> = project
         .pipeline
@@ -192,7 +192,7 @@ fn dataset(
             None => "pipeline.yaml has several `kit.extract` stages: choose one with --stage".into(),
         }));
     };
-    let Ok(dir) = crate::stage_dir(&project, kinds, &st.name)? else {
+    let Ok(dir) = crate::app::stage_dir(&project, kinds, &st.name)? else {
         anyhow::bail!("stage `{}` could not be computed", st.name);
     };
     let parquet = dir.join("motions.parquet");

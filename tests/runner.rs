@@ -544,18 +544,10 @@ fn gc_keeps_what_runs_refer_to_and_drops_the_rest() {
 }
 
 #[test]
-fn the_light_stage_executable_refuses_anything_but_a_job() {
-    let exe = env!("CARGO_BIN_EXE_pipe-stage");
-    let o = common::Out(std::process::Command::new(exe).output().expect("run"));
-    assert_eq!(o.code(), 2);
-    assert!(
-        o.stderr()
-            .contains("usage: pipe-stage exec-stage --job FILE"),
-        "{}",
-        o.stderr()
-    );
+fn pipe_without_libtorch_runs_light_pipelines_itself_and_hands_model_ones_on() {
+    // `pipe` links no libtorch: a bad job file is its own error...
     let o = common::Out(
-        std::process::Command::new(exe)
+        std::process::Command::new(common::bin())
             .args(["exec-stage", "--job", "/nonexistent/job.json"])
             .output()
             .expect("run"),
@@ -567,4 +559,38 @@ fn the_light_stage_executable_refuses_anything_but_a_job() {
         "{}",
         o.stderr()
     );
+    // ...and a model stage's job is not one of its kinds.
+    let job = tempfile::NamedTempFile::new().expect("tmp");
+    std::fs::write(
+        job.path(),
+        r#"{"stage":"train","kind":"motion.train","key":"k","project_dir":"/","out_dir":"/",
+            "outs":[],"deps":[],"params":{},"scratch_dir":"/","progress_file":"/dev/null"}"#,
+    )
+    .expect("write");
+    let o = common::Out(
+        std::process::Command::new(common::bin())
+            .args(["exec-stage", "--job"])
+            .arg(job.path())
+            .output()
+            .expect("run"),
+    );
+    assert!(
+        o.stderr()
+            .contains("this binary has no stage kind `motion.train`"),
+        "{}",
+        o.stderr()
+    );
+    // With `pipe-torch` out of reach, a command that needs libtorch says so.
+    let dir = tempfile::tempdir().expect("tmp");
+    let lone = dir.path().join("pipe");
+    std::fs::copy(common::bin(), &lone).expect("copy");
+    let o = common::Out(
+        std::process::Command::new(&lone)
+            .args(["generate", "a person walks"])
+            .current_dir(dir.path())
+            .output()
+            .expect("run"),
+    );
+    assert_eq!(o.code(), 2, "{}", o.stderr());
+    assert!(o.stderr().contains("`pipe-torch`"), "{}", o.stderr());
 }

@@ -136,6 +136,8 @@ pub trait StageKind: Send + Sync {
 pub struct Registry {
     kinds: BTreeMap<&'static str, Box<dyn StageKind>>,
     executables: BTreeMap<&'static str, std::path::PathBuf>,
+    /// Kinds another executable provides (listed in messages, not runnable here).
+    elsewhere: std::collections::BTreeSet<&'static str>,
 }
 
 impl Registry {
@@ -151,8 +153,20 @@ impl Registry {
         self.kinds.get(name).map(|b| b.as_ref())
     }
 
+    /// Every kind name, this executable's and those provided elsewhere, sorted.
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.kinds.keys().copied()
+        let all: std::collections::BTreeSet<&'static str> = self
+            .kinds
+            .keys()
+            .copied()
+            .chain(self.elsewhere.iter().copied())
+            .collect();
+        all.into_iter()
+    }
+
+    /// Note a kind that another executable provides (for messages listing kinds).
+    pub fn know_elsewhere(&mut self, name: &'static str) {
+        self.elsewhere.insert(name);
     }
 
     /// Run the jobs of kind `name` with `exe` (which must register the kind too).
@@ -215,6 +229,9 @@ mod tests {
         r.set_executable("other", PathBuf::from("/x/y"));
         assert_eq!(r.executable("k"), Some(Path::new("/x/pipe-stage")));
         assert_eq!(r.executable("other"), None);
+        r.know_elsewhere("a.b");
+        assert_eq!(r.names().collect::<Vec<_>>(), ["a.b", "k"]);
+        assert!(r.get("a.b").is_none());
     }
 
     #[test]

@@ -1,0 +1,545 @@
+//! The command line of both executables: parse it, call the library, map errors to
+//! the documented exit codes (see `pipe --help`). `pipe` (src/main.rs) links no
+//! libtorch and starts in milliseconds; a command that needs libtorch (generation, or
+//! a pipeline with `motion.*` model stages) is handed to `pipe-torch` beside it
+//! (src/bin/pipe-torch.rs), which links it (~0.3 s to load).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use pipe::cli::{Command, ConfigArgs, ExpCommand, GlobalArgs, EXIT_CODES};
+use pipe::commands::{dag, exp, gc, run, show, status, sweep, verify};
+use pipe::project::{ConfigChoice, Project};
+use pipe::spec::{Override, Pipeline, StageKinds};
+use pipe::{entry, exit, Error};
+
+use crate::motion_cli;
+
+/// A reproducible dataflow pipeline for text-to-motion: a YAML DAG of content-hashed stages.
+///
+/// Stages whose inputs (files, upstream outputs, parameters, implementation) are
+/// unchanged are not re-run; their stored outputs are reused.
+#[derive(Debug, Parser)]
+#[command(name = "pipe", version, about, long_about = None, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: TopCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum TopCommand {
+    #[command(flatten)]
+    Runner(Command),
+    /// Embed sentences with the text encoder and print their cosine similarities
+    Embed {
+        #[arg(required = true, value_name = "SENTENCE")]
+        sentences: Vec<String>,
+        /// Encoder folder (model.onnx + tokenizer.json), relative to the project
+        #[arg(long, value_name = "DIR", default_value = "encoders/all-minilm-l6-v2")]
+        encoder: std::path::PathBuf,
+        /// Print the vectors and similarities as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate motions from sentences with the trained model of the current config
+    /// (training it first if needed); prints the files it wrote
+    Generate(GenerateArgs),
+    /// Write a motion (MMM .xml, .npy or dataset id) as BVH, joint positions, MMM XML or .npy
+    Export(motion_cli::ExportArgs),
+    /// Draw a motion as a stick-figure contact sheet (PNG) and animation (GIF)
+    Render(motion_cli::RenderArgs),
+    /// KIT-ML motion files: check what is wrong with them
+    Kit {
+        #[command(subcommand)]
+        command: KitCommand,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+#[allow(dead_code)] // read by pipe-torch only; `pipe` hands `generate` to it
+pub(crate) struct GenerateArgs {
+    #[arg(required = true, value_name = "PROMPT")]
+    pub(crate) prompts: Vec<String>,
+    /// Length of each motion in seconds, or `auto` (estimated from the text)
+    #[arg(long, value_name = "S|auto")]
+    pub(crate) seconds: Option<String>,
+    /// Motions per prompt (different seeds)
+    #[arg(long, value_name = "N")]
+    pub(crate) count: Option<usize>,
+    #[arg(long, value_name = "N")]
+    pub(crate) seed: Option<u64>,
+    /// DDIM sampling steps (default: `generate.steps` of the config, else 50)
+    #[arg(long, value_name = "N")]
+    pub(crate) steps: Option<i64>,
+    /// Classifier-free guidance scale (default: `generate.guidance`, else 2.5)
+    #[arg(long, value_name = "G")]
+    pub(crate) guidance: Option<f64>,
+    /// Folder for the files (default: generated/<run id>/ in the project)
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<std::path::PathBuf>,
+    /// The `motion.generate` stage whose model and encoder to use (default: the only one)
+    #[arg(long, value_name = "STAGE")]
+    pub(crate) stage: Option<String>,
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// Skip the .png/.gif previews (faster)
+    #[arg(long)]
+    pub(crate) no_previews: bool,
+    /// Print a JSON summary on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum KitCommand {
+    /// Parse MMM XML files and say what is wrong and where (element, frame, line), or summarise them
+    Check {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<std::path::PathBuf>,
+    },
+}
+
+/// What differs between the two executables.
+pub(crate) trait Flavor {
+    /// The stage kinds this executable provides to `uses:`.
+    fn kinds(&self) -> StageKinds;
+    /// Whether it links libtorch (else commands that need it are handed on).
+    fn has_torch(&self) -> bool;
+    /// `pipe generate` (only with libtorch).
+    fn generate(&self, g: &GlobalArgs, a: GenerateArgs, out: &mut dyn Write)
+        -> anyhow::Result<i32>;
+}
+
+/// The kinds of `stages/model` (libtorch), known by name to the executable without it.
+pub(crate) const TORCH_KINDS: [&str; 3] = ["motion.train", "motion.generate", "motion.evaluate"];
+
+/// The kinds that need no libtorch.
+pub(crate) fn light_kinds() -> Vec<Box<dyn pipe_stage_api::StageKind>> {
+    pipe_kit::kinds()
+        .into_iter()
+        .chain(pipe_text::kinds())
+        .chain(pipe_motion::kinds())
+        .collect()
+}
+
+/// The executable named `name` beside this one, if it is there.
+pub(crate) fn sibling(name: &str) -> Option<std::path::PathBuf> {
+    std::env::current_exe()
+        .ok()
+        .and_then(|e| Some(e.parent()?.join(name)))
+        .filter(|e| e.is_file())
+}
+
+/// Set when `pipe` hands a command to `pipe-torch` (which clears it), so a
+/// misbuilt pair cannot hand a command back and forth.
+const DELEGATED: &str = "PIPE_DELEGATED";
+
+/// Whether this command needs libtorch: generation, or a runner command on a
+/// pipeline with a model stage (its keys include libtorch's version and devices).
+fn needs_torch(cli: &Cli) -> bool {
+    let pipeline = || pipeline_uses_torch(&cli.global.dir);
+    match &cli.command {
+        TopCommand::Generate(_) => true,
+        TopCommand::Embed { .. } | TopCommand::Kit { .. } => false,
+        TopCommand::Export(_) | TopCommand::Render(_) => pipeline(),
+        TopCommand::Runner(c) => match c {
+            Command::ExecStage { .. } | Command::Verify { .. } | Command::Exp { .. } => false,
+            _ => pipeline(),
+        },
+    }
+}
+
+/// Whether `DIR/pipeline.yaml` has a stage whose `uses:` is a libtorch kind (an
+/// unreadable file says no: the error is then reported without libtorch).
+fn pipeline_uses_torch(dir: &std::path::Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join("pipeline.yaml")) else {
+        return false;
+    };
+    let Ok(v) = serde_yaml::from_str::<serde_yaml::Value>(&text) else {
+        return false;
+    };
+    v.get("stages")
+        .and_then(|s| s.as_mapping())
+        .is_some_and(|m| {
+            m.values().any(|st| {
+                st.get("uses")
+                    .and_then(|u| u.as_str())
+                    .is_some_and(|u| TORCH_KINDS.contains(&u))
+            })
+        })
+}
+
+/// Replace this process by `pipe-torch` with the same arguments.
+fn hand_to_torch() -> anyhow::Result<i32> {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os(DELEGATED).is_some() {
+        anyhow::bail!("internal error: pipe-torch handed this command back to pipe");
+    }
+    let Some(exe) = sibling("pipe-torch") else {
+        return Err(Error::Usage(
+            "this command needs libtorch, which `pipe` does not link, and `pipe-torch` \
+             (built beside `pipe` by cargo build) is not there; keep both executables together"
+                .into(),
+        )
+        .into());
+    };
+    let err = std::process::Command::new(&exe)
+        .args(std::env::args_os().skip(1))
+        .env(DELEGATED, "1")
+        .exec();
+    Err(anyhow::Error::new(err).context(format!("failed to start {}", exe.display())))
+}
+
+pub(crate) fn main(flavor: &dyn Flavor) -> ExitCode {
+    let cli = Cli::parse();
+    if flavor.has_torch() {
+        // Not passed on: a stage of this run may call `pipe` again.
+        std::env::remove_var(DELEGATED);
+    }
+    entry::init_tracing(cli.global.verbose, cli.global.quiet);
+    let code = if !flavor.has_torch() && needs_torch(&cli) {
+        hand_to_torch().unwrap_or_else(|e| entry::report(&e))
+    } else {
+        match dispatch(cli, flavor) {
+            Ok(code) => code,
+            Err(e) => entry::report(&e),
+        }
+    };
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+pub(crate) fn choice(c: &ConfigArgs) -> Result<ConfigChoice, Error> {
+    Ok(ConfigChoice {
+        file: c.config.clone(),
+        overrides: c
+            .set
+            .iter()
+            .map(|s| Override::parse(s))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+pub(crate) fn jobs(j: Option<usize>) -> Result<usize, Error> {
+    match j {
+        Some(0) => Err(Error::Usage("-j must be at least 1".into())),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)),
+    }
+}
+
+fn dispatch(cli: Cli, flavor: &dyn Flavor) -> anyhow::Result<i32> {
+    let mut stdout = std::io::stdout().lock();
+    let out: &mut dyn Write = &mut stdout;
+    match cli.command {
+        TopCommand::Runner(c) => dispatch_runner(&cli.global, c, &flavor.kinds(), out),
+        TopCommand::Embed {
+            sentences,
+            encoder,
+            json,
+        } => embed(&cli.global, &sentences, &encoder, json, out),
+        TopCommand::Generate(a) => flavor.generate(&cli.global, a, out),
+        TopCommand::Export(a) => motion_cli::export(&cli.global, a, &flavor.kinds(), out),
+        TopCommand::Render(a) => motion_cli::render(&cli.global, a, &flavor.kinds(), out),
+        TopCommand::Kit {
+            command: KitCommand::Check { files },
+        } => {
+            let mut bad = 0;
+            for f in &files {
+                let (ok, text) = pipe_kit::check::check_file(f);
+                if !ok {
+                    bad += 1;
+                }
+                writeln!(out, "{text}")?;
+            }
+            Ok(if bad == 0 {
+                exit::OK
+            } else {
+                exit::STAGE_FAILED
+            })
+        }
+    }
+}
+
+fn dispatch_runner(
+    g: &GlobalArgs,
+    command: Command,
+    kinds: &StageKinds,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    match command {
+        Command::Run {
+            target,
+            config,
+            jobs: j,
+            force,
+            json,
+        } => {
+            let project = Project::open(&g.dir, &choice(&config)?, kinds)?;
+            pipe::exec::install_signal_handler();
+            let opts = run::RunOptions {
+                target,
+                force,
+                jobs: jobs(j)?,
+                quiet: g.quiet,
+                sweep: None,
+            };
+            let report = run::run(&project, kinds, &opts)?;
+            run::print_report(out, &report, json)?;
+            Ok(run_code(&report))
+        }
+        Command::Status {
+            target,
+            config,
+            json,
+        } => {
+            let project = Project::open(&g.dir, &choice(&config)?, kinds)?;
+            let states = status::status(&project, kinds, target.as_deref())?;
+            status::print(out, &states, json)?;
+            Ok(exit::OK)
+        }
+        Command::Dag { dot } => {
+            let root = std::fs::canonicalize(&g.dir).map_err(|e| Error::io(&g.dir, e))?;
+            let p = Pipeline::load(&root, kinds)?;
+            dag::print(out, &p, dot)?;
+            Ok(exit::OK)
+        }
+        Command::Show {
+            stage,
+            config,
+            json,
+        } => {
+            let project = Project::open(&g.dir, &choice(&config)?, kinds)?;
+            show::show(out, &project, kinds, &stage, json)?;
+            Ok(exit::OK)
+        }
+        Command::Gc {
+            dry_run,
+            only_current,
+        } => {
+            let project = Project::open(&g.dir, &ConfigChoice::default(), kinds)?;
+            let plan = gc::plan(&project, kinds, only_current)?;
+            if !dry_run {
+                gc::apply(&plan)?;
+            }
+            gc::print(out, &plan, dry_run)?;
+            Ok(exit::OK)
+        }
+        Command::Verify { stage, quarantine } => {
+            let root = std::fs::canonicalize(&g.dir).map_err(|e| Error::io(&g.dir, e))?;
+            let store = pipe::cache::store::Store::new(root.join("artifacts"));
+            let (n, problems) = verify::verify(&store, stage.as_deref())?;
+            verify::print(out, n, &problems)?;
+            if quarantine && !problems.is_empty() {
+                for p in verify::quarantine(&store, &problems)? {
+                    writeln!(out, "moved aside: {}", p.display())?;
+                }
+            }
+            Ok(if problems.is_empty() {
+                exit::OK
+            } else {
+                exit::CORRUPT
+            })
+        }
+        Command::Sweep {
+            file,
+            jobs: j,
+            json,
+        } => {
+            let root = std::fs::canonicalize(&g.dir).map_err(|e| Error::io(&g.dir, e))?;
+            let path = if file.is_absolute() || file.exists() {
+                file.clone()
+            } else {
+                root.join(&file)
+            };
+            let sw = sweep::Sweep::load(&path)?;
+            pipe::exec::install_signal_handler();
+            let (id, reports) = sweep::sweep(&root, kinds, &sw, jobs(j)?, g.quiet)?;
+            let table = exp::load(
+                &root.join("artifacts").join(".runs"),
+                &exp::Filter {
+                    sweep: Some(id.clone()),
+                    last: None,
+                },
+            )?;
+            if json {
+                exp::print(out, &table, true)?;
+            } else {
+                writeln!(out, "sweep {id}: {} variants", reports.len())?;
+                exp::print(out, &table, false)?;
+            }
+            let worst = reports.iter().map(run_code).max().unwrap_or(exit::OK);
+            Ok(if pipe::exec::interrupted() {
+                exit::INTERRUPTED
+            } else {
+                worst
+            })
+        }
+        Command::Exp {
+            command:
+                ExpCommand::Show {
+                    sweep,
+                    last,
+                    json,
+                    parquet,
+                },
+        } => {
+            let root = std::fs::canonicalize(&g.dir).map_err(|e| Error::io(&g.dir, e))?;
+            let table = exp::load(
+                &root.join("artifacts").join(".runs"),
+                &exp::Filter { sweep, last },
+            )?;
+            exp::print(out, &table, json)?;
+            if let Some(p) = parquet {
+                write_exp_parquet(&p, &table)?;
+                eprintln!("wrote {}", p.display());
+            }
+            Ok(exit::OK)
+        }
+        Command::ExecStage { job } => entry::exec_stage(kinds, &job),
+    }
+}
+
+/// `pipe embed`: dimensions and a cosine-similarity table (or JSON).
+fn embed(
+    g: &GlobalArgs,
+    sentences: &[String],
+    encoder: &std::path::Path,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    if let Some(i) = sentences.iter().position(|s| s.trim().is_empty()) {
+        return Err(Error::Usage(format!("sentence {} is empty", i + 1)).into());
+    }
+    let root = std::fs::canonicalize(&g.dir).map_err(|e| Error::io(&g.dir, e))?;
+    let dir = if encoder.is_absolute() {
+        encoder.to_path_buf()
+    } else {
+        root.join(encoder)
+    };
+    let lib = pipe_text::ort_library(&root)?;
+    let mut enc = pipe_text::Encoder::load(&dir, &lib, 2)?;
+    let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
+    let e = enc.encode_batch(&refs, false)?;
+    let n = sentences.len();
+    let cos: Vec<Vec<f32>> = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| pipe_text::cosine(&e.pooled[i], &e.pooled[j]))
+                .collect()
+        })
+        .collect();
+    if json {
+        let v = serde_json::json!({"encoder": enc.name, "dim": enc.dim, "n_tokens": e.n_tokens, "embeddings": e.pooled, "cosine": cos});
+        writeln!(out, "{v}")?;
+        return Ok(exit::OK);
+    }
+    writeln!(
+        out,
+        "encoder {} ({}-d, ONNX Runtime {})",
+        enc.name,
+        enc.dim,
+        pipe_text::ort_version(&lib)
+    )?;
+    for (i, s) in sentences.iter().enumerate() {
+        writeln!(out, "  [{}] {s} ({} tokens)", i + 1, e.n_tokens[i])?;
+    }
+    write!(out, "cosine")?;
+    for j in 0..n {
+        write!(out, "  [{}]  ", j + 1)?;
+    }
+    writeln!(out)?;
+    for (i, row) in cos.iter().enumerate() {
+        write!(out, "   [{}]", i + 1)?;
+        for c in row {
+            write!(out, " {c:6.3}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(exit::OK)
+}
+
+/// The experiment table as Parquet: numeric columns as float64, others as text.
+fn write_exp_parquet(path: &std::path::Path, t: &exp::ExpTable) -> anyhow::Result<()> {
+    use pipe_tabular::Column;
+    let cols: Vec<(String, Column)> = t
+        .columns
+        .iter()
+        .map(|(name, cells)| {
+            let numeric = cells
+                .iter()
+                .all(|c| matches!(c, exp::Cell::Num(_) | exp::Cell::Null));
+            let col = if numeric {
+                Column::F64(
+                    cells
+                        .iter()
+                        .map(|c| {
+                            if let exp::Cell::Num(x) = c {
+                                Some(*x)
+                            } else {
+                                None
+                            }
+                        })
+                        .collect(),
+                )
+            } else {
+                Column::Str(
+                    cells
+                        .iter()
+                        .map(|c| match c {
+                            exp::Cell::Text(s) => Some(s.clone()),
+                            exp::Cell::Num(x) => Some(x.to_string()),
+                            exp::Cell::Null => None,
+                        })
+                        .collect(),
+                )
+            };
+            (name.clone(), col)
+        })
+        .collect();
+    pipe_tabular::write_parquet(path, &cols, &[("pipe.table".into(), "exp show".into())])
+        .with_context(|| format!("failed to write {}", path.display()))
+}
+
+/// Run `stage` (and what it needs) unless it is cached: its output folder, or the
+/// exit code of a failed run (its report printed to stderr).
+pub(crate) fn stage_dir(
+    project: &Project,
+    kinds: &StageKinds,
+    stage: &str,
+) -> anyhow::Result<Result<std::path::PathBuf, i32>> {
+    pipe::exec::install_signal_handler();
+    let opts = run::RunOptions {
+        target: Some(stage.to_string()),
+        force: Vec::new(),
+        jobs: jobs(None)?,
+        quiet: true,
+        sweep: None,
+    };
+    let report = run::run(project, kinds, &opts)?;
+    if !report.ok {
+        run::print_report(&mut std::io::stderr(), &report, false)?;
+        return Ok(Err(run_code(&report)));
+    }
+    let key = status::status(project, kinds, Some(stage))?
+        .into_iter()
+        .find(|s| s.name == stage)
+        .and_then(|s| s.key)
+        .with_context(|| format!("stage `{stage}` was not computed"))?;
+    Ok(Ok(project.store.entry_dir(stage, &key)))
+}
+
+pub(crate) fn run_code(r: &run::RunReport) -> i32 {
+    if r.interrupted {
+        exit::INTERRUPTED
+    } else if r.ok {
+        exit::OK
+    } else {
+        exit::STAGE_FAILED
+    }
+}

@@ -1,0 +1,193 @@
+//! `pipe-torch`: the command line with libtorch (the model stages `motion.train`,
+//! `motion.generate`, `motion.evaluate`, and `pipe generate`). `pipe` hands it the
+//! commands that need libtorch; it can also be run directly. The jobs of the stage
+//! kinds that need no libtorch it leaves to `pipe` beside it, which starts faster.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use pipe::cli::GlobalArgs;
+use pipe::project::Project;
+use pipe::spec::StageKinds;
+use pipe::{exit, Error};
+
+#[path = "../app.rs"]
+mod app;
+#[path = "../motion_cli.rs"]
+mod motion_cli;
+
+use app::{Flavor, GenerateArgs};
+
+struct Torch;
+
+impl Flavor for Torch {
+    fn kinds(&self) -> StageKinds {
+        let mut r = StageKinds::new();
+        let light = app::light_kinds();
+        let names: Vec<&'static str> = light.iter().map(|k| k.name()).collect();
+        for k in light.into_iter().chain(pipe_model::kinds()) {
+            r.register(k);
+        }
+        if let Some(exe) = app::sibling("pipe") {
+            for n in names {
+                r.set_executable(n, exe.clone());
+            }
+        }
+        r
+    }
+    fn has_torch(&self) -> bool {
+        true
+    }
+    fn generate(
+        &self,
+        g: &GlobalArgs,
+        a: GenerateArgs,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<i32> {
+        generate(g, a, out)
+    }
+}
+
+fn main() -> ExitCode {
+    app::main(&Torch)
+}
+
+/// `pipe generate`: the config's `generate:` section with the command line on top;
+/// the model and encoder are the deps of the pipeline's `motion.generate` stage,
+/// computed through the DAG first (cached when unchanged).
+fn generate(g: &GlobalArgs, o: GenerateArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+    use pipe::spec::{Dep, KindRef};
+    use pipe_model::generate::{GenerateConfig, Seconds};
+    let kinds = Torch.kinds();
+    let project = Project::open(&g.dir, &app::choice(&o.config)?, &kinds)?;
+    let section = project.config.get("generate").cloned();
+    let mut cfg: GenerateConfig = match section {
+        Some(v) => serde_json::from_value(v).map_err(|e| {
+            Error::Usage(format!("{}: generate: {e}", project.config.display_file()))
+        })?,
+        None => GenerateConfig::default(),
+    };
+    cfg.prompts = o.prompts;
+    cfg.seconds = match o.seconds.as_deref() {
+        Some(s) => s.parse::<Seconds>().map_err(Error::Usage)?,
+        None => Seconds::Auto,
+    };
+    cfg.count = o.count.unwrap_or(1);
+    cfg.seed = o.seed.unwrap_or(cfg.seed);
+    cfg.steps = o.steps.unwrap_or(cfg.steps);
+    cfg.guidance = o.guidance.unwrap_or(cfg.guidance);
+    if o.no_previews {
+        cfg.previews = false;
+    }
+    cfg.check(None).map_err(Error::Usage)?;
+
+    let stages: Vec<&pipe::spec::Stage> = project
+        .pipeline
+        .stages
+        .iter()
+        .filter(|s| matches!(&s.kind, KindRef::Uses(k) if k == "motion.generate"))
+        .filter(|s| o.stage.as_ref().is_none_or(|n| *n == s.name))
+        .collect();
+    let [st] = stages.as_slice() else {
+        return Err(Error::Usage(match &o.stage {
+            Some(n) => format!("no `motion.generate` stage named `{n}` in pipeline.yaml"),
+            None if stages.is_empty() => "pipeline.yaml has no `motion.generate` stage (its deps name the model and the text encoder)".into(),
+            None => "pipeline.yaml has several `motion.generate` stages: choose one with --stage".into(),
+        })
+        .into());
+    };
+    // Compute what the generate stage reads (the trained model), through the DAG.
+    let mut dirs: std::collections::HashMap<usize, std::path::PathBuf> = Default::default();
+    let mut deps = Vec::new();
+    for (_, d) in &st.deps {
+        deps.push(match d {
+            Dep::External(p) => project.root.join(p),
+            Dep::Stage { stage, out: name } => {
+                let dir = match dirs.get(stage) {
+                    Some(dir) => dir.clone(),
+                    None => {
+                        match app::stage_dir(
+                            &project,
+                            &kinds,
+                            &project.pipeline.stages[*stage].name,
+                        )? {
+                            Ok(dir) => dirs.entry(*stage).or_insert(dir).clone(),
+                            Err(code) => return Ok(code),
+                        }
+                    }
+                };
+                dir.join(name)
+            }
+        });
+    }
+    let [weights, model_cfg, encoder] = deps.as_slice() else {
+        return Err(Error::Usage(format!(
+            "stage `{}` must have 3 deps (model.safetensors, config.json, encoder folder)",
+            st.name
+        ))
+        .into());
+    };
+    let lib = pipe_text::encoder::ort_library(&project.root)?;
+    let mut gen = pipe_model::generate::Generator::load(
+        weights,
+        model_cfg,
+        encoder,
+        &lib,
+        &cfg.device,
+        cfg.threads,
+    )?;
+    cfg.check(Some(&gen.card)).map_err(Error::Usage)?;
+    let dir = match &o.out {
+        Some(d) if d.is_absolute() => d.clone(),
+        Some(d) => std::env::current_dir()?.join(d),
+        None => project
+            .root
+            .join("generated")
+            .join(pipe::util::new_run_id()),
+    };
+    let t0 = std::time::Instant::now();
+    let samples = pipe_model::generate::generate_into(&mut gen, &cfg, &dir)?;
+    let secs = t0.elapsed().as_secs_f64();
+    if o.json {
+        let v = serde_json::json!({
+            "dir": dir,
+            "seconds": secs,
+            "samples": samples.iter().map(|s| serde_json::json!({
+                "prompt": s.prompt, "sample": s.sample, "seed": s.seed, "frames": s.frames(),
+                "fps": s.fps, "files": s.files,
+            })).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        for s in &samples {
+            for f in &s.files {
+                writeln!(out, "{}", f.display())?;
+            }
+        }
+        writeln!(out, "{}", dir.join("generated.parquet").display())?;
+        if !g.quiet {
+            eprintln!(
+                "{} motions ({} prompts x {}, {} DDIM steps, guidance {}) in {secs:.2} s -> {}",
+                samples.len(),
+                cfg.prompts.len(),
+                cfg.count,
+                cfg.steps,
+                cfg.guidance,
+                dir.display()
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pipe_knows_the_libtorch_kinds_by_name() {
+        let mut names: Vec<&str> = pipe_model::kinds().iter().map(|k| k.name()).collect();
+        names.sort();
+        let mut known = super::app::TORCH_KINDS.to_vec();
+        known.sort();
+        assert_eq!(names, known);
+    }
+}
