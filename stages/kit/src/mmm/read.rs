@@ -277,8 +277,7 @@ fn fast_frames(s: &[u8], st: &mut State<'_>) -> Option<usize> {
             return None;
         }
         i += FRAME.len();
-        st.frame = Some(st.m.timesteps.len());
-        st.leaf_seen = [false; 6];
+        st.begin_frame();
         loop {
             i = skip_ws(s, i);
             let r = &s[i..];
@@ -398,9 +397,7 @@ impl State<'_> {
                 self.in_frames = true;
             }
             b"MotionFrame" if self.in_frames => {
-                let f = self.m.timesteps.len();
-                self.frame = Some(f);
-                self.leaf_seen = [false; 6];
+                self.begin_frame();
                 if empty {
                     return self.end_frame();
                 }
@@ -578,6 +575,12 @@ impl State<'_> {
             _ => {}
         }
         Ok(())
+    }
+
+    /// A `<MotionFrame>` starts: its index, and none of its elements seen yet.
+    fn begin_frame(&mut self) {
+        self.frame = Some(self.m.timesteps.len());
+        self.leaf_seen = [false; 6];
     }
 
     fn end_frame(&mut self) -> Result<(), String> {
