@@ -310,6 +310,11 @@ mod tests {
             ),
             (
                 serde_json::json!({}),
+                serde_json::json!({"text_noise": -0.5}),
+                "train.text_noise must be zero or positive",
+            ),
+            (
+                serde_json::json!({}),
                 serde_json::json!({"lr": 0}),
                 "train.lr",
             ),
