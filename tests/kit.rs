@@ -51,7 +51,7 @@ err = max(abs(a - b) for fa, fb in zip(src, jp) for a, b in zip(fa, fb))
 assert err < 1e-6, err
 texts = pl.read_parquet(d + "/texts.parquet")
 assert texts["sentence"].to_list() == ["A person is walking forwards."]
-print("ok", travel)
+print("ok", travel, row["source_digest"])
 "#;
     let out = run_python(
         code,
@@ -64,6 +64,13 @@ print("ok", travel)
         ],
     );
     assert!(out.starts_with("ok"), "{out}");
+    // The digest of the source file (taken from the runner, which hashed `data/kit`).
+    let want = blake3::hash(&std::fs::read(repo().join("data/kit/00001_mmm.xml")).expect("read"));
+    assert_eq!(
+        out.split_whitespace().nth(2),
+        Some(want.to_hex().as_str()),
+        "{out}"
+    );
 }
 
 /// A project whose `synth` stage writes `count` motions.
@@ -92,6 +99,22 @@ fn changing_extract_params_reruns_extraction_only() {
     )
     .expect("metrics");
     assert!(m["motions"].as_u64().unwrap_or(0) >= 12, "{m}");
+    // Each motion's source digest is its file's blake3 (the runner's, from the
+    // upstream manifest): the same as hashing the file.
+    let kit = p.entries("synth")[0].join("kit");
+    let entry = p.entries("extract")[0].clone();
+    let out = run_python(
+        "import sys, polars as pl\nfor r in pl.read_parquet(sys.argv[1] + '/motions.parquet').iter_rows(named=True): print(r['id'], r['source_digest'])",
+        &[entry.to_str().expect("utf8")],
+    );
+    let mut n = 0;
+    for line in out.lines() {
+        let (id, digest) = line.split_once(' ').expect("id digest");
+        let bytes = std::fs::read(kit.join(format!("{id}_mmm.xml"))).expect("source file");
+        assert_eq!(digest, blake3::hash(&bytes).to_hex().as_str(), "{id}");
+        n += 1;
+    }
+    assert!(n >= 12, "{out}");
 }
 
 #[test]

@@ -63,7 +63,7 @@ pub fn status(
         let latest = store.latest(&s.name);
         let (state, reasons, key, manifest) =
             match compute_material(p, s, &project.config, kinds, store, &done, &stat_cache) {
-                Ok((material, _)) => {
+                Ok(crate::exec::Inputs { material, .. }) => {
                     let key = material.key();
                     match store.manifest(&s.name, &key)? {
                         Some(m) => (State::UpToDate, vec![], Some(key), Some(m)),

@@ -10,4 +10,4 @@ mod worker;
 pub use display::Display;
 pub use launch::{cancel_all, install_signal_handler, interrupted};
 pub use scheduler::{execute, Plan, StageResult, Status};
-pub use worker::{compute_material, InputError};
+pub use worker::{compute_material, InputError, Inputs};

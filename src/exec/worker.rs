@@ -27,8 +27,16 @@ pub enum InputError {
     External(String),
 }
 
+/// What a stage reads, as the runner resolved it.
+pub struct Inputs {
+    pub material: KeyMaterial,
+    /// Dependency paths in declared order.
+    pub paths: Vec<PathBuf>,
+    /// Per dependency: each file's digest by path relative to the dependency.
+    pub digests: Vec<BTreeMap<String, String>>,
+}
+
 /// The key material of a stage, given its upstream manifests (index → manifest).
-/// Returns the material and the dependency paths in declared order.
 pub fn compute_material(
     p: &Pipeline,
     s: &Stage,
@@ -37,9 +45,10 @@ pub fn compute_material(
     store: &Store,
     upstream: &BTreeMap<usize, Manifest>,
     stat_cache: &Mutex<StatCache>,
-) -> std::result::Result<(KeyMaterial, Vec<PathBuf>), InputError> {
+) -> std::result::Result<Inputs, InputError> {
     let mut inputs = Vec::with_capacity(s.deps.len());
     let mut paths = Vec::with_capacity(s.deps.len());
+    let mut digests = Vec::with_capacity(s.deps.len());
     for (written, dep) in &s.deps {
         match dep {
             Dep::Stage { stage, out } => {
@@ -55,6 +64,21 @@ pub fn compute_material(
                     digest: rec.digest.clone(),
                 });
                 paths.push(store.entry_dir(&up.name, &m.key).join(out));
+                // The manifest lists the entry's files relative to the entry.
+                let prefix = format!("{out}/");
+                digests.push(
+                    m.files
+                        .iter()
+                        .filter_map(|f| {
+                            let rel = if f.path == *out {
+                                ""
+                            } else {
+                                f.path.strip_prefix(&prefix)?
+                            };
+                            Some((rel.to_string(), f.digest.clone()))
+                        })
+                        .collect(),
+                );
             }
             Dep::External(rel) => {
                 let abs = p.root.join(rel);
@@ -69,6 +93,7 @@ pub fn compute_material(
                     digest: t.digest,
                 });
                 paths.push(abs);
+                digests.push(t.files.into_iter().map(|f| (f.path, f.digest)).collect());
             }
         }
     }
@@ -91,8 +116,8 @@ pub fn compute_material(
             ),
         },
     };
-    Ok((
-        KeyMaterial {
+    Ok(Inputs {
+        material: KeyMaterial {
             schema: KEY_SCHEMA,
             stage: s.name.clone(),
             kind,
@@ -102,7 +127,8 @@ pub fn compute_material(
             environment,
         },
         paths,
-    ))
+        digests,
+    })
 }
 
 pub(crate) enum Done {
@@ -128,7 +154,7 @@ pub(crate) fn run_stage(
     on_key: &dyn Fn(&str, PathBuf),
 ) -> std::result::Result<Done, (Option<String>, String)> {
     let s = &cx.pipeline.stages[idx];
-    let (material, dep_paths) = compute_material(
+    let inputs = compute_material(
         cx.pipeline,
         s,
         cx.config,
@@ -141,6 +167,7 @@ pub(crate) fn run_stage(
         InputError::Upstream(u) => (None, format!("upstream stage `{u}` has no outputs")),
         InputError::External(m) => (None, m),
     })?;
+    let material = &inputs.material;
     let key = material.key();
     let _span = info_span!("stage", name = %s.name, key = %&key[..8]).entered();
     debug!(material = %String::from_utf8_lossy(&material.canonical()), "stage key material");
@@ -165,9 +192,7 @@ pub(crate) fn run_stage(
 
     let tmp = cx.store.temp_dir(&s.name, &key).map_err(fail)?;
     let job_dir = tmp.with_extension("job");
-    let result = attempt(
-        cx, s, &key, &material, &dep_paths, &tmp, &job_dir, force, on_key,
-    );
+    let result = attempt(cx, s, &key, &inputs, &tmp, &job_dir, force, on_key);
     let _ = std::fs::remove_dir_all(&job_dir);
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
@@ -180,14 +205,14 @@ fn attempt(
     cx: &StageCtx<'_>,
     s: &Stage,
     key: &str,
-    material: &KeyMaterial,
-    dep_paths: &[PathBuf],
+    inputs: &Inputs,
     tmp: &Path,
     job_dir: &Path,
     force: bool,
     on_key: &dyn Fn(&str, PathBuf),
 ) -> std::result::Result<Manifest, String> {
     let io = |e: Error| e.to_string();
+    let material = &inputs.material;
     std::fs::create_dir_all(job_dir).at(job_dir).map_err(io)?;
     let scratch = cx.store.scratch_dir(&s.name, key);
     std::fs::create_dir_all(&scratch).at(&scratch).map_err(io)?;
@@ -205,7 +230,8 @@ fn attempt(
         project_dir: cx.pipeline.root.clone(),
         out_dir: tmp.to_path_buf(),
         outs: s.outs.clone(),
-        deps: dep_paths.to_vec(),
+        deps: inputs.paths.clone(),
+        dep_digests: inputs.digests.clone(),
         params: material.params.clone(),
         scratch_dir: scratch.clone(),
         progress_file: job_dir.join("progress"),

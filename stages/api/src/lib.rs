@@ -47,6 +47,12 @@ pub struct JobSpec {
     pub outs: Vec<String>,
     /// Dependency paths in declared order (upstream outputs or external files/folders).
     pub deps: Vec<PathBuf>,
+    /// For each dependency (declared order), the blake3 digest (hex) of each of its
+    /// files by path relative to the dependency (`""` when it is a file): what the
+    /// runner hashed for the stage key, so a stage that records digests of its
+    /// inputs need not read and hash them again. May be empty (then hash yourself).
+    #[serde(default)]
+    pub dep_digests: Vec<BTreeMap<String, String>>,
     /// The resolved parameters the stage declared it reads, keyed by reference
     /// (`"train"` or `"train.lr"`).
     pub params: BTreeMap<String, serde_json::Value>,
@@ -85,6 +91,16 @@ impl StageContext {
                 self.spec.deps.len()
             )
         })
+    }
+
+    /// The runner's blake3 digest (hex) of the file `rel` (relative to the `i`-th
+    /// dependency; `""` for a dependency that is a file), if it has one.
+    pub fn dep_file_digest(&self, i: usize, rel: &str) -> Option<&str> {
+        self.spec
+            .dep_digests
+            .get(i)
+            .and_then(|m| m.get(rel))
+            .map(String::as_str)
     }
 
     /// A parameter by the reference the stage declared (`"train"` or `"train.lr"`).
