@@ -36,6 +36,8 @@ pub struct EvaluateConfig {
     pub seed: u64,
     pub steps: i64,
     pub guidance: f64,
+    /// DDIM stochasticity (0: deterministic DDIM, 1: DDPM-like ancestral steps).
+    pub eta: f64,
     pub seconds: Seconds,
     pub device: String,
     pub threads: i32,
@@ -49,6 +51,7 @@ impl Default for EvaluateConfig {
             seed: 1234,
             steps: 50,
             guidance: 2.5,
+            eta: 0.0,
             seconds: Seconds::Auto,
             device: "auto".into(),
             threads: 0,
@@ -78,6 +81,7 @@ impl EvaluateConfig {
             seed: self.seed,
             steps: self.steps,
             guidance: self.guidance,
+            eta: self.eta,
             device: self.device.clone(),
             threads: self.threads,
             ..Default::default()
