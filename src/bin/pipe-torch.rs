@@ -58,6 +58,7 @@ fn main() -> ExitCode {
 fn generate(g: &GlobalArgs, o: GenerateArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     use pipe::spec::{Dep, KindRef};
     use pipe_model::generate::{GenerateConfig, Seconds};
+    let started = std::time::Instant::now();
     let kinds = Torch.kinds();
     let project = Project::open(&g.dir, &app::choice(&o.config)?, &kinds)?;
     let section = project.config.get("generate").cloned();
@@ -127,6 +128,10 @@ fn generate(g: &GlobalArgs, o: GenerateArgs, out: &mut dyn Write) -> anyhow::Res
         ))
         .into());
     };
+    tracing::debug!(
+        "generate: config and model computed through the DAG in {:.3} s",
+        started.elapsed().as_secs_f64()
+    );
     let lib = pipe_text::encoder::ort_library(&project.root)?;
     let mut gen = pipe_model::generate::Generator::load(
         weights,
@@ -137,6 +142,10 @@ fn generate(g: &GlobalArgs, o: GenerateArgs, out: &mut dyn Write) -> anyhow::Res
         cfg.threads,
     )?;
     cfg.check(Some(&gen.card)).map_err(Error::Usage)?;
+    tracing::debug!(
+        "generate: model and encoder loaded at {:.3} s",
+        started.elapsed().as_secs_f64()
+    );
     let dir = match &o.out {
         Some(d) if d.is_absolute() => d.clone(),
         Some(d) => std::env::current_dir()?.join(d),
