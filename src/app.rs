@@ -5,7 +5,6 @@
 //! (src/bin/pipe-torch.rs), which links it (~0.3 s to load).
 
 use std::io::Write;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -194,7 +193,8 @@ fn hand_to_torch() -> anyhow::Result<i32> {
     Err(anyhow::Error::new(err).context(format!("failed to start {}", exe.display())))
 }
 
-pub(crate) fn main(flavor: &dyn Flavor) -> ExitCode {
+/// The command line's work; the process's exit status.
+pub(crate) fn run(flavor: &dyn Flavor) -> u8 {
     let cli = Cli::parse();
     if flavor.has_torch() {
         // Not passed on: a stage of this run may call `pipe` again.
@@ -209,7 +209,7 @@ pub(crate) fn main(flavor: &dyn Flavor) -> ExitCode {
             Err(e) => entry::report(&e),
         }
     };
-    ExitCode::from(code.clamp(0, 255) as u8)
+    code.clamp(0, 255) as u8
 }
 
 pub(crate) fn choice(c: &ConfigArgs) -> Result<ConfigChoice, Error> {

@@ -34,11 +34,11 @@ impl app::Flavor for Light {
         _: app::GenerateArgs,
         _: &mut dyn Write,
     ) -> anyhow::Result<i32> {
-        // Never reached: `app::main` hands `generate` to pipe-torch first.
+        // Never reached: `app::run` hands `generate` to pipe-torch first.
         anyhow::bail!("internal error: `pipe generate` needs pipe-torch")
     }
 }
 
 fn main() -> ExitCode {
-    app::main(&Light)
+    ExitCode::from(app::run(&Light))
 }
