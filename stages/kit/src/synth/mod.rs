@@ -136,8 +136,8 @@ pub fn action_of(i: usize, seed: u64) -> Action {
 
 /// `v` rounded to a multiple of `step` (1e-6, 0.01, 0.5, …), as the nearest double to
 /// that decimal, so it prints short ("0.001456", like KIT's files) rather than as
-/// "0.0014559999999999998" (which `(v / step).round() * step` gave: files 40 %
-/// larger than KIT's and slower to parse than real ones).
+/// "0.0014559999999999998", which `(v / step).round() * step` gave for many values
+/// (files 7 % larger, and such numbers are slower to parse than KIT's).
 fn round_to(v: f64, step: f64) -> f64 {
     let per_unit = (1.0 / step).round();
     if per_unit >= 1.0 && (per_unit * step - 1.0).abs() < 1e-9 {
