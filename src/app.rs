@@ -506,6 +506,32 @@ fn write_exp_parquet(path: &std::path::Path, t: &exp::ExpTable) -> anyhow::Resul
         .with_context(|| format!("failed to write {}", path.display()))
 }
 
+/// The pipeline's one `uses: kind` stage (the one named `name`, if given); else a
+/// usage error: none of that name, several to choose from (`--stage`), or `none`.
+pub(crate) fn one_stage<'p>(
+    pipeline: &'p Pipeline,
+    kind: &str,
+    name: Option<&str>,
+    none: impl FnOnce() -> String,
+) -> Result<&'p pipe::spec::Stage, Error> {
+    let stages: Vec<&pipe::spec::Stage> = pipeline
+        .stages
+        .iter()
+        .filter(|s| matches!(&s.kind, pipe::spec::KindRef::Uses(k) if k == kind))
+        .filter(|s| name.is_none_or(|n| n == s.name))
+        .collect();
+    match (stages.as_slice(), name) {
+        ([st], _) => Ok(st),
+        (_, Some(n)) => Err(Error::Usage(format!(
+            "no `{kind}` stage named `{n}` in pipeline.yaml"
+        ))),
+        ([], None) => Err(Error::Usage(none())),
+        (_, None) => Err(Error::Usage(format!(
+            "pipeline.yaml has several `{kind}` stages: choose one with --stage"
+        ))),
+    }
+}
+
 /// Run `stage` (and what it needs) unless it is cached: its output folder, or the
 /// exit code of a failed run (its report printed to stderr).
 pub(crate) fn stage_dir(

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use pipe::cli::{ConfigArgs, GlobalArgs};
 use pipe::project::Project;
-use pipe::spec::KindRef;
 use pipe::{exit, Error};
 use pipe_kit::body::{self, BodyMotion, Skeleton};
 
@@ -175,23 +174,12 @@ fn dataset(
 ) -> anyhow::Result<(BodyMotion, String, String)> {
     let choice = crate::app::choice(&s.config)?;
     let project = Project::open(&g.dir, &choice, kinds)?;
-    let stages: Vec<&pipe::spec::Stage> = project
-        .pipeline
-        .stages
-        .iter()
-        .filter(|st| matches!(&st.kind, KindRef::Uses(k) if k == "kit.extract"))
-        .filter(|st| s.stage.as_ref().is_none_or(|n| *n == st.name))
-        .collect();
-    let [st] = stages.as_slice() else {
-        return Err(usage(match &s.stage {
-            Some(n) => format!("no `kit.extract` stage named `{n}` in pipeline.yaml"),
-            None if stages.is_empty() => format!(
-                "`{}` is not a file, and pipeline.yaml has no `kit.extract` stage to look it up as a motion id",
-                s.motion
-            ),
-            None => "pipeline.yaml has several `kit.extract` stages: choose one with --stage".into(),
-        }));
-    };
+    let st = crate::app::one_stage(&project.pipeline, "kit.extract", s.stage.as_deref(), || {
+        format!(
+            "`{}` is not a file, and pipeline.yaml has no `kit.extract` stage to look it up as a motion id",
+            s.motion
+        )
+    })?;
     let Ok(dir) = crate::app::stage_dir(&project, kinds, &st.name)? else {
         anyhow::bail!("stage `{}` could not be computed", st.name);
     };

@@ -63,7 +63,7 @@ fn main() {
 /// the model and encoder are the deps of the pipeline's `motion.generate` stage,
 /// computed through the DAG first (cached when unchanged).
 fn generate(g: &GlobalArgs, o: GenerateArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
-    use pipe::spec::{Dep, KindRef};
+    use pipe::spec::Dep;
     use pipe_model::generate::{GenerateConfig, Seconds};
     let started = std::time::Instant::now();
     let kinds = Torch.kinds();
@@ -89,21 +89,14 @@ fn generate(g: &GlobalArgs, o: GenerateArgs, out: &mut dyn Write) -> anyhow::Res
     }
     cfg.check(None).map_err(Error::Usage)?;
 
-    let stages: Vec<&pipe::spec::Stage> = project
-        .pipeline
-        .stages
-        .iter()
-        .filter(|s| matches!(&s.kind, KindRef::Uses(k) if k == "motion.generate"))
-        .filter(|s| o.stage.as_ref().is_none_or(|n| *n == s.name))
-        .collect();
-    let [st] = stages.as_slice() else {
-        return Err(Error::Usage(match &o.stage {
-            Some(n) => format!("no `motion.generate` stage named `{n}` in pipeline.yaml"),
-            None if stages.is_empty() => "pipeline.yaml has no `motion.generate` stage (its deps name the model and the text encoder)".into(),
-            None => "pipeline.yaml has several `motion.generate` stages: choose one with --stage".into(),
-        })
-        .into());
-    };
+    let st = app::one_stage(
+        &project.pipeline,
+        "motion.generate",
+        o.stage.as_deref(),
+        || {
+            "pipeline.yaml has no `motion.generate` stage (its deps name the model and the text encoder)".into()
+        },
+    )?;
     // Compute what the generate stage reads (the trained model), through the DAG.
     let mut dirs: std::collections::HashMap<usize, std::path::PathBuf> = Default::default();
     let mut deps = Vec::new();
