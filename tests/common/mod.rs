@@ -363,6 +363,7 @@ evaluate:
   seeds: 2
   steps: 10
   guidance: 2.5
+  eta: 0.0
   threads: 1
 ";
 
