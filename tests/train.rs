@@ -219,7 +219,10 @@ fn bad_model_and_train_configs_name_the_key() {
             "evaluate.seeds=0",
             "evaluate.sentences_per_action and evaluate.seeds must be at least 1",
         ),
-        ("evaluate.eta=1.5", "evaluate: eta must be in [0, 1], got 1.5"),
+        (
+            "evaluate.eta=1.5",
+            "evaluate: eta must be in [0, 1], got 1.5",
+        ),
         ("generate.count=0", "count must be 1 to 1000"),
         (
             "generate.prompts=[]",
