@@ -57,6 +57,20 @@ fn a_killed_training_resumes_to_bit_identical_weights() {
     let whole = project(TINY);
     assert_eq!(whole.run(&["run", "train", "-q"]).success().code(), 0);
     let reference = std::fs::read(train_dir(&whole).join("model.safetensors")).expect("weights");
+    // The training-only auxiliary text head (TINY sets train.text_aux_weight) is not
+    // exported: the safetensors header names only the model's tensors.
+    let header_len = u64::from_le_bytes(reference[..8].try_into().expect("8 bytes")) as usize;
+    let header: serde_json::Value =
+        serde_json::from_slice(&reference[8..8 + header_len]).expect("safetensors header");
+    let names: Vec<&String> = header.as_object().expect("object").keys().collect();
+    assert!(
+        names.iter().any(|n| n.starts_with("text_proj")),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.starts_with("aux_text")),
+        "{names:?}"
+    );
 
     let p = project(TINY);
     let mut child = p.spawn(&["run", "train", "-q"]);
@@ -112,6 +126,7 @@ assert a["step"].to_list() == list(range(1, 301)), a["step"].to_list()[:5]
 # (rows before the kill come back from the checkpoint's JSON: equal to ~1 ulp)
 assert all(abs(x - y) <= 1e-12 * abs(x) for x, y in zip(a["loss"], b["loss"])), "losses differ"
 assert a["val_loss"].drop_nulls().len() == 3
+assert a["text_aux"].min() > 0, "the auxiliary text loss is logged"
 print("ok")
 "#;
     let args = [train_dir(&whole), train_dir(&p)];
@@ -222,6 +237,15 @@ fn bad_model_and_train_configs_name_the_key() {
         (
             "evaluate.eta=1.5",
             "evaluate: eta must be in [0, 1], got 1.5",
+        ),
+        (
+            "evaluate.guidance_rescale=1.5",
+            "evaluate: guidance_rescale must be in [0, 1], got 1.5",
+        ),
+        ("train.ema=1", "train.ema must be in [0, 1), got 1"),
+        (
+            "train.text_aux_weight=-1",
+            "train.text_aux_weight must be zero or positive",
         ),
         ("generate.count=0", "count must be 1 to 1000"),
         (

@@ -350,6 +350,8 @@ train:
   device: cpu
   checkpoint_every: 25
   eval_every: 100
+  ema: 0.99
+  text_aux_weight: 1.0
 generate:
   prompts: [a person walks forward, someone waves with the left hand]
   seconds: 3
@@ -357,6 +359,7 @@ generate:
   seed: 0
   steps: 10
   guidance: 2.5
+  guidance_rescale: 0.0
   threads: 1
 evaluate:
   sentences_per_action: 2
@@ -364,6 +367,7 @@ evaluate:
   steps: 10
   guidance: 2.5
   eta: 0.0
+  guidance_rescale: 0.0
   threads: 1
 ";
 

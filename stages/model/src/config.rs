@@ -172,6 +172,12 @@ pub struct TrainConfig {
     pub root_weight: f64,
     /// Weight of the motion-length estimator's loss (log frames from the text).
     pub length_weight: f64,
+    /// Weight of an auxiliary loss on the text's part of the condition: a linear head
+    /// (used in training only, not exported) predicts a summary of the paired motion
+    /// — each normalised feature's mean and standard deviation over its frames — from
+    /// it, so the text pathway learns what a sentence says about its motion directly,
+    /// not only through denoising (0: off; needs pooled text conditioning).
+    pub text_aux_weight: f64,
     /// Write a resumable checkpoint every this many steps.
     pub checkpoint_every: u64,
     /// Validation loss every this many steps (and at the end).
@@ -180,6 +186,10 @@ pub struct TrainConfig {
     /// with "left" and "right" swapped (when that sentence has an embedding; a
     /// sentence without left/right keeps its own).
     pub mirror: bool,
+    /// Exponential moving average of the weights (e.g. 0.999; 0: off). The average,
+    /// not the last weights, is validated at the end and exported. Its decay warms up
+    /// as `min(ema, (1 + step) / (10 + step))`, so early weights are soon forgotten.
+    pub ema: f64,
 }
 
 impl Default for TrainConfig {
@@ -203,9 +213,11 @@ impl Default for TrainConfig {
             velocity_weight: 0.0,
             root_weight: 0.0,
             length_weight: 0.1,
+            text_aux_weight: 0.0,
             checkpoint_every: 200,
             eval_every: 250,
             mirror: false,
+            ema: 0.0,
         }
     }
 }
@@ -238,7 +250,11 @@ impl TrainConfig {
                 return Err(format!("train.{k} must be in [0, 1], got {v}"));
             }
         }
-        for (k, v) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+        for (k, v) in [
+            ("beta1", self.beta1),
+            ("beta2", self.beta2),
+            ("ema", self.ema),
+        ] {
             if !(0.0..1.0).contains(&v) {
                 return Err(format!("train.{k} must be in [0, 1), got {v}"));
             }
@@ -249,6 +265,7 @@ impl TrainConfig {
             ("velocity_weight", self.velocity_weight),
             ("root_weight", self.root_weight),
             ("length_weight", self.length_weight),
+            ("text_aux_weight", self.text_aux_weight),
             ("text_noise", self.text_noise),
         ];
         for (k, v) in non_negative {

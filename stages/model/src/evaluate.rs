@@ -38,6 +38,8 @@ pub struct EvaluateConfig {
     pub guidance: f64,
     /// DDIM stochasticity (0: deterministic DDIM, 1: DDPM-like ancestral steps).
     pub eta: f64,
+    /// Guidance rescale φ in [0, 1] (0: off); see `sample::Request`.
+    pub guidance_rescale: f64,
     pub seconds: Seconds,
     pub device: String,
     pub threads: i32,
@@ -52,6 +54,7 @@ impl Default for EvaluateConfig {
             steps: 50,
             guidance: 2.5,
             eta: 0.0,
+            guidance_rescale: 0.0,
             seconds: Seconds::Auto,
             device: "auto".into(),
             threads: 0,
@@ -82,6 +85,7 @@ impl EvaluateConfig {
             steps: self.steps,
             guidance: self.guidance,
             eta: self.eta,
+            guidance_rescale: self.guidance_rescale,
             device: self.device.clone(),
             threads: self.threads,
             ..Default::default()

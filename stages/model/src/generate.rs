@@ -85,6 +85,8 @@ pub struct GenerateConfig {
     pub guidance: f64,
     /// DDIM η: 0 deterministic, 1 DDPM-like.
     pub eta: f64,
+    /// Guidance rescale φ in [0, 1] (0: off); see `sample::Request`.
+    pub guidance_rescale: f64,
     /// `auto`, `cpu`, `cuda`, `cuda:N`.
     pub device: String,
     /// CPU threads for libtorch and the text encoder (0: default).
@@ -107,6 +109,7 @@ impl Default for GenerateConfig {
             steps: 50,
             guidance: 2.5,
             eta: 0.0,
+            guidance_rescale: 0.0,
             device: "auto".into(),
             threads: 0,
             height_m: 1.75,
@@ -135,6 +138,12 @@ impl GenerateConfig {
         }
         if !(0.0..=1.0).contains(&self.eta) {
             return Err(format!("eta must be in [0, 1], got {}", self.eta));
+        }
+        if !(0.0..=1.0).contains(&self.guidance_rescale) {
+            return Err(format!(
+                "guidance_rescale must be in [0, 1], got {}",
+                self.guidance_rescale
+            ));
         }
         if self.steps < 1 {
             return Err(format!("steps must be at least 1, got {}", self.steps));
@@ -339,6 +348,7 @@ impl Generator {
             steps: cfg.steps,
             guidance: cfg.guidance,
             eta: cfg.eta,
+            guidance_rescale: cfg.guidance_rescale,
         };
         let x = sample(&self.model, &req, self.device)
             .to_device(Device::Cpu)

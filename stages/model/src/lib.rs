@@ -40,6 +40,7 @@ pub fn write_log(path: &Path, rows: &[LogRow]) -> anyhow::Result<()> {
         "velocity",
         "root",
         "length",
+        "text_aux",
         "lr",
         "grad_norm",
         "samples_per_s",
@@ -61,6 +62,7 @@ pub fn write_log(path: &Path, rows: &[LogRow]) -> anyhow::Result<()> {
             Some(r.velocity),
             Some(r.root),
             Some(r.length),
+            Some(r.text_aux),
             Some(r.lr),
             Some(r.grad_norm),
             Some(r.samples_per_s),
@@ -129,6 +131,12 @@ impl StageKind for TrainStage {
         if cfg.text_conditioning.tokens() && data.tokens.is_none() {
             anyhow::bail!(
                 "model.text_conditioning: {:?} needs per-token text states: set embed.tokens: true",
+                cfg.text_conditioning
+            );
+        }
+        if tcfg.text_aux_weight > 0.0 && !cfg.text_conditioning.pooled() {
+            anyhow::bail!(
+                "train.text_aux_weight needs pooled text conditioning (model.text_conditioning: pooled or both), not {:?}",
                 cfg.text_conditioning
             );
         }

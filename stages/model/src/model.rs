@@ -252,11 +252,8 @@ impl MotionModel {
         let mut c = self
             .time2
             .forward(&self.time1.forward(&sinusoid(t, d)).silu());
-        if let Some(tp) = &self.text_proj {
-            // Sentence vectors are unit-length (components ~ 1/√Dt): rescale so the
-            // text weighs as much as the timestep from the first step on.
-            let scaled = cond.pooled * (self.dims.text as f64).sqrt();
-            c += self.text_norm.forward(&tp.forward(&scaled)) * cond.keep.unsqueeze(1);
+        if let Some(text) = self.text_feature(cond.pooled) {
+            c += text * cond.keep.unsqueeze(1);
         }
         let pos = sinusoid(&Tensor::arange(n + 1, (Kind::Int64, dev)), d).unsqueeze(0);
         // The condition is its own token (MDM) and is also added to every motion token,
@@ -282,6 +279,17 @@ impl MotionModel {
             .out_proj
             .forward(&self.ln_out.forward(&h.narrow(1, 1, n)));
         out.reshape([b, frames, f])
+    }
+
+    /// `[B, Dt]` pooled text → `[B, d_model]`, the text's part of the condition
+    /// (`None` without pooled conditioning).
+    pub fn text_feature(&self, pooled: &Tensor) -> Option<Tensor> {
+        self.text_proj.as_ref().map(|tp| {
+            // Sentence vectors are unit-length (components ~ 1/√Dt): rescale so the
+            // text weighs as much as the timestep from the first step on.
+            let scaled = pooled * (self.dims.text as f64).sqrt();
+            self.text_norm.forward(&tp.forward(&scaled))
+        })
     }
 
     /// `[B, Dt]` pooled text → `[B]` predicted ln(frames) − [`LOG_FRAMES_OFFSET`].

@@ -24,6 +24,12 @@ pub struct Request<'a> {
     pub guidance: f64,
     /// DDIM η (0 = deterministic DDIM, 1 = DDPM-like).
     pub eta: f64,
+    /// Guidance rescale φ (Lin et al. 2024, "Common diffusion noise schedules and
+    /// sample steps are flawed", §3.4): the guided x0 prediction is scaled to the
+    /// standard deviation of the conditional one, then mixed with the unscaled one,
+    /// `φ · rescaled + (1 − φ) · guided`. 0 = plain guidance. Counters the
+    /// over-amplified amplitudes (strides, speeds) of large guidance scales.
+    pub guidance_rescale: f64,
 }
 
 /// The descending timesteps of a `steps`-step sampler over a `total`-step schedule.
@@ -122,7 +128,12 @@ pub fn sample(model: &MotionModel, req: &Request, device: Device) -> Tensor {
             let out = model.forward_t(&xin, &tt, &c, &mask2, false);
             if guided {
                 let (cnd, unc) = (out.narrow(0, 0, n), out.narrow(0, n, n));
-                &unc + (&cnd - &unc) * req.guidance
+                let g = &unc + (&cnd - &unc) * req.guidance;
+                if req.guidance_rescale > 0.0 {
+                    rescale(&g, &cnd, &mask_f, req.guidance_rescale)
+                } else {
+                    g
+                }
             } else {
                 out
             }
@@ -137,6 +148,25 @@ pub fn sample(model: &MotionModel, req: &Request, device: Device) -> Tensor {
             &|i| noise_for(11, i),
         )
     })
+}
+
+/// `φ · guided · std(cond) / std(guided) + (1 − φ) · guided`, the standard deviations
+/// taken per motion over its real frames and all features.
+pub fn rescale(guided: &Tensor, cond: &Tensor, mask_f: &Tensor, phi: f64) -> Tensor {
+    let count = (mask_f.sum_dim_intlist(&[1i64, 2][..], true, Kind::Float)
+        * guided.size()[2] as f64)
+        .clamp_min(2.0);
+    let std = |x: &Tensor| {
+        let xm = x * mask_f;
+        let mean = xm.sum_dim_intlist(&[1i64, 2][..], true, Kind::Float) / &count;
+        (((x - &mean) * mask_f)
+            .square()
+            .sum_dim_intlist(&[1i64, 2][..], true, Kind::Float)
+            / (&count - 1.0))
+            .sqrt()
+    };
+    let ratio = std(cond) / std(guided).clamp_min(1e-8);
+    guided * (ratio * phi + (1.0 - phi))
 }
 
 /// DDIM from `x_T` (`[N, T, F]`, standard normal) with an x0 predictor; padded frames
@@ -212,6 +242,24 @@ mod tests {
             assert!((m - mu).abs() < tol, "{steps} steps: mean {m}");
             assert!((v - s2).abs() < tol, "{steps} steps: var {v}");
         }
+    }
+
+    #[test]
+    fn rescale_matches_the_conditional_spread_on_real_frames_only() {
+        let cond = Tensor::from_slice(&[1.0f32, -1.0, 1.0, -1.0, 0.0, 0.0]).view([1, 6, 1]);
+        // Guidance tripled the spread; the last two frames are padding (garbage there).
+        let guided = Tensor::from_slice(&[3.0f32, -3.0, 3.0, -3.0, 50.0, -50.0]).view([1, 6, 1]);
+        let mask = Tensor::from_slice(&[1.0f32, 1.0, 1.0, 1.0, 0.0, 0.0]).view([1, 6, 1]);
+        let full = rescale(&guided, &cond, &mask, 1.0);
+        let v = Vec::<f32>::try_from(full.reshape([-1])).expect("floats");
+        for (a, b) in v[..4].iter().zip([1.0, -1.0, 1.0, -1.0]) {
+            assert!((a - b).abs() < 1e-5, "{v:?}");
+        }
+        let none = rescale(&guided, &cond, &mask, 0.0);
+        assert!(none.allclose(&guided, 1e-6, 1e-6, false));
+        let half = Vec::<f32>::try_from(rescale(&guided, &cond, &mask, 0.5).reshape([-1]))
+            .expect("floats");
+        assert!((half[0] - 2.0).abs() < 1e-5, "{half:?}");
     }
 
     #[test]

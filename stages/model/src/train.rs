@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, nn::Module, Device, Kind, Tensor};
 
 use crate::checkpoint::{self, ModelCard};
 use crate::config::{ModelConfig, TrainConfig};
@@ -26,6 +26,9 @@ pub struct LogRow {
     pub velocity: f64,
     pub root: f64,
     pub length: f64,
+    /// The auxiliary text loss (0 when off).
+    #[serde(default)]
+    pub text_aux: f64,
     pub lr: f64,
     pub grad_norm: f64,
     pub samples_per_s: f64,
@@ -106,6 +109,9 @@ impl LossScale {
     }
 }
 
+/// Names of training-only parameters (not exported).
+pub const AUX_PREFIX: &str = "aux_text.";
+
 pub struct Trainer<'a> {
     pub data: &'a Dataset,
     pub cfg: ModelConfig,
@@ -117,6 +123,11 @@ pub struct Trainer<'a> {
     params: Vec<(String, Tensor)>,
     adam_m: Vec<Tensor>,
     adam_v: Vec<Tensor>,
+    /// The auxiliary text head (`train.text_aux_weight` > 0), in `vs` under
+    /// [`AUX_PREFIX`] so it is trained and checkpointed, but never exported.
+    aux_head: Option<nn::Linear>,
+    /// The moving average of `params` (empty when `tcfg.ema` is 0).
+    ema: Vec<Tensor>,
     /// Mean and std of the two planar velocity features (m/s), for the root loss.
     vel_mean: Tensor,
     vel_std: Tensor,
@@ -146,11 +157,24 @@ impl<'a> Trainer<'a> {
             text: data.text_dim as i64,
         };
         let model = MotionModel::new(&vs.root(), &cfg, dims);
+        let aux_head = (tcfg.text_aux_weight > 0.0 && cfg.text_conditioning.pooled()).then(|| {
+            nn::linear(
+                vs.root() / AUX_PREFIX.trim_end_matches('.'),
+                cfg.d_model,
+                2 * dims.features,
+                Default::default(),
+            )
+        });
         let params = checkpoint::named(&vs);
         let scaler = (tcfg.autocast && device.is_cuda()).then(LossScale::new);
         let zeros = |p: &Tensor| Tensor::zeros_like(p);
         let adam_m = params.iter().map(|(_, p)| zeros(p)).collect();
         let adam_v = params.iter().map(|(_, p)| zeros(p)).collect();
+        let ema = if tcfg.ema > 0.0 {
+            params.iter().map(|(_, p)| p.detach().copy()).collect()
+        } else {
+            Vec::new()
+        };
         let s = &data.norm.stats;
         let f = |v: &[f64]| Tensor::from_slice(&[v[1] as f32, v[2] as f32]).to_device(device);
         Trainer {
@@ -166,6 +190,8 @@ impl<'a> Trainer<'a> {
             params,
             adam_m,
             adam_v,
+            aux_head,
+            ema,
             log: Vec::new(),
             step: 0,
             wall_before: 0.0,
@@ -211,7 +237,7 @@ impl<'a> Trainer<'a> {
         noise: &Tensor,
         keep: &Tensor,
         train: bool,
-    ) -> [Tensor; 4] {
+    ) -> [Tensor; 5] {
         let mask_f = b.mask.to_kind(Kind::Float).unsqueeze(2);
         let (x_in, t_in) = if self.model.is_regression() {
             (Tensor::zeros_like(&b.x0), Tensor::zeros_like(t))
@@ -247,15 +273,36 @@ impl<'a> Trainer<'a> {
         let root = masked_mse(&disp(&pred), &disp(&b.x0), &b.mask);
         let target = b.frames.log() - LOG_FRAMES_OFFSET;
         let len = (self.model.length_t(&b.pooled) - target).square();
-        [rec, vel, root, len]
+        let aux = match (&self.aux_head, self.model.text_feature(&b.pooled)) {
+            (Some(head), Some(text)) => {
+                // Each feature's mean and std over the real frames: `[B, 2F]`.
+                let count = mask_f
+                    .sum_dim_intlist(&[1i64][..], false, Kind::Float)
+                    .clamp_min(1.0);
+                let mean =
+                    (&b.x0 * &mask_f).sum_dim_intlist(&[1i64][..], false, Kind::Float) / &count;
+                let var = ((&b.x0 - mean.unsqueeze(1)).square() * &mask_f).sum_dim_intlist(
+                    &[1i64][..],
+                    false,
+                    Kind::Float,
+                ) / &count;
+                let summary = Tensor::cat(&[mean, (var + 1e-6).sqrt()], 1);
+                (head.forward(&text) - summary)
+                    .square()
+                    .mean_dim(&[1i64][..], false, Kind::Float)
+            }
+            _ => Tensor::zeros_like(&len),
+        };
+        [rec, vel, root, len, aux]
     }
 
-    fn weighted(&self, terms: &[Tensor; 4]) -> Tensor {
+    fn weighted(&self, terms: &[Tensor; 5]) -> Tensor {
         let t = &self.tcfg;
         terms[0].mean(Kind::Float)
             + terms[1].mean(Kind::Float) * t.velocity_weight
             + terms[2].mean(Kind::Float) * t.root_weight
             + terms[3].mean(Kind::Float) * t.length_weight
+            + terms[4].mean(Kind::Float) * t.text_aux_weight
     }
 
     /// One optimisation step on the batch of step `self.step`.
@@ -311,6 +358,7 @@ impl<'a> Trainer<'a> {
         let t_bwd = t0.elapsed().as_secs_f64();
         let lr = self.lr_at(step);
         let grad_norm = self.adamw(lr, step)?;
+        self.update_ema(step);
         let secs = t0.elapsed().as_secs_f64();
         let mean = |x: &Tensor| x.mean(Kind::Float).double_value(&[]);
         let row = LogRow {
@@ -320,6 +368,7 @@ impl<'a> Trainer<'a> {
             velocity: mean(&terms[1]),
             root: mean(&terms[2]),
             length: mean(&terms[3]),
+            text_aux: mean(&terms[4]),
             lr,
             grad_norm,
             samples_per_s: n as f64 / secs.max(1e-9),
@@ -410,6 +459,29 @@ impl<'a> Trainer<'a> {
         Ok(norm)
     }
 
+    /// `ema ← d·ema + (1 − d)·params` with `d = min(ema, (1 + step) / (10 + step))`.
+    fn update_ema(&mut self, step: u64) {
+        if self.ema.is_empty() {
+            return;
+        }
+        let d = self.tcfg.ema.min((1 + step) as f64 / (10 + step) as f64);
+        tch::no_grad(|| {
+            for (e, (_, p)) in self.ema.iter_mut().zip(&self.params) {
+                let _ = e.lerp_(p, 1.0 - d);
+            }
+        });
+    }
+
+    /// Replace the weights by their moving average (the end of training).
+    fn use_ema(&mut self) {
+        let ema = std::mem::take(&mut self.ema);
+        tch::no_grad(|| {
+            for (e, (_, p)) in ema.iter().zip(self.params.iter_mut()) {
+                p.copy_(e);
+            }
+        });
+    }
+
     /// Validation over every pair of `split` with fixed timesteps and noise.
     pub fn validate(&self, split: &str) -> Option<Validation> {
         let pairs = self.data.split(split);
@@ -469,6 +541,9 @@ impl<'a> Trainer<'a> {
             all.push((format!("param.{name}"), p.shallow_clone()));
             all.push((format!("adam_m.{name}"), self.adam_m[i].shallow_clone()));
             all.push((format!("adam_v.{name}"), self.adam_v[i].shallow_clone()));
+            if let Some(e) = self.ema.get(i) {
+                all.push((format!("ema.{name}"), e.shallow_clone()));
+            }
         }
         checkpoint::write_tensors(&tmp.join("state.safetensors"), &all)?;
         let state = ResumeState {
@@ -524,10 +599,14 @@ impl<'a> Trainer<'a> {
         })?;
         checkpoint::fill(&self.vs, &tensors, &file, "param.")?;
         for (i, (name, _)) in self.params.iter().enumerate() {
-            for (prefix, dst) in [
+            let mut slots = vec![
                 ("adam_m.", &mut self.adam_m[i]),
                 ("adam_v.", &mut self.adam_v[i]),
-            ] {
+            ];
+            if let Some(e) = self.ema.get_mut(i) {
+                slots.push(("ema.", e));
+            }
+            for (prefix, dst) in slots {
                 let key = format!("{prefix}{name}");
                 let src = tensors
                     .get(&key)
@@ -592,7 +671,7 @@ impl<'a> Trainer<'a> {
             } else {
                 0.9 * rate + 0.1 * row.samples_per_s
             };
-            if self.step.is_multiple_of(self.tcfg.eval_every) || self.step == total {
+            if self.step.is_multiple_of(self.tcfg.eval_every) && self.step < total {
                 row.val_loss = self.validate("val").map(|v| v.loss);
             }
             let eta = (total - self.step) as f64 * bs as f64 / rate.max(1e-9);
@@ -612,9 +691,17 @@ impl<'a> Trainer<'a> {
             }
         }
         let tail: Vec<f64> = self.log.iter().rev().take(50).map(|r| r.loss).collect();
+        if !self.ema.is_empty() {
+            self.use_ema();
+        }
+        let validation = self.validate("val");
+        if let Some(last) = self.log.last_mut() {
+            // The weights exported (the moving average, when on).
+            last.val_loss = validation.as_ref().map(|v| v.loss);
+        }
         Ok(Outcome {
             steps: self.step,
-            validation: self.validate("val"),
+            validation,
             final_train_loss: tail.iter().sum::<f64>() / tail.len().max(1) as f64,
             samples_per_s: rate,
             wall_s: self.wall_before + t0.elapsed().as_secs_f64(),
@@ -643,7 +730,13 @@ impl<'a> Trainer<'a> {
 
     /// `model.safetensors` + `config.json` into `dir`.
     pub fn export(&self, dir: &Path) -> anyhow::Result<()> {
-        checkpoint::write_tensors(&dir.join("model.safetensors"), &self.params)?;
+        let model: Vec<(String, Tensor)> = self
+            .params
+            .iter()
+            .filter(|(n, _)| !n.starts_with(AUX_PREFIX))
+            .map(|(n, p)| (n.clone(), p.shallow_clone()))
+            .collect();
+        checkpoint::write_tensors(&dir.join("model.safetensors"), &model)?;
         std::fs::write(
             dir.join("config.json"),
             serde_json::to_vec_pretty(&self.card())?,
