@@ -273,8 +273,12 @@ impl<'a> Trainer<'a> {
         let root = masked_mse(&disp(&pred), &disp(&b.x0), &b.mask);
         let target = b.frames.log() - LOG_FRAMES_OFFSET;
         let len = (self.model.length_t(&b.pooled) - target).square();
-        let aux = match (&self.aux_head, self.model.text_feature(&b.pooled)) {
-            (Some(head), Some(text)) => {
+        let text = self
+            .aux_head
+            .as_ref()
+            .and_then(|h| Some((h, self.model.text_feature(&b.pooled)?)));
+        let aux = match text {
+            Some((head, text)) => {
                 // Each feature's mean and std over the real frames: `[B, 2F]`.
                 let count = mask_f
                     .sum_dim_intlist(&[1i64][..], false, Kind::Float)
@@ -291,7 +295,7 @@ impl<'a> Trainer<'a> {
                     .square()
                     .mean_dim(&[1i64][..], false, Kind::Float)
             }
-            _ => Tensor::zeros_like(&len),
+            None => Tensor::zeros_like(&len),
         };
         [rec, vel, root, len, aux]
     }
