@@ -136,14 +136,13 @@ impl GenerateConfig {
         if !(self.guidance >= 0.0 && self.guidance.is_finite()) {
             return Err(format!("guidance must be 0 or more, got {}", self.guidance));
         }
-        if !(0.0..=1.0).contains(&self.eta) {
-            return Err(format!("eta must be in [0, 1], got {}", self.eta));
-        }
-        if !(0.0..=1.0).contains(&self.guidance_rescale) {
-            return Err(format!(
-                "guidance_rescale must be in [0, 1], got {}",
-                self.guidance_rescale
-            ));
+        for (k, v) in [
+            ("eta", self.eta),
+            ("guidance_rescale", self.guidance_rescale),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("{k} must be in [0, 1], got {v}"));
+            }
         }
         if self.steps < 1 {
             return Err(format!("steps must be at least 1, got {}", self.steps));
