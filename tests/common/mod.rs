@@ -368,6 +368,7 @@ evaluate:
   guidance: 2.5
   eta: 0.0
   guidance_rescale: 0.0
+  retrieval: 3
   threads: 1
 ";
 

@@ -15,6 +15,10 @@ use crate::model::{Dims, MotionModel};
 
 pub const FORMAT: &str = "pipe.motion-model/1";
 
+/// The `[N, Dt]` pooled vectors of the distinct training sentences, stored beside
+/// the weights in `model.safetensors` (what `retrieval` in generation snaps to).
+pub const TEXT_BANK: &str = "text_bank";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelCard {
@@ -84,8 +88,12 @@ pub fn read_tensors(file: &Path) -> anyhow::Result<BTreeMap<String, Tensor>> {
         .collect())
 }
 
+/// A rebuilt model: its variables, the network, its card and, when the checkpoint
+/// has one, the training-sentence bank ([`TEXT_BANK`]).
+pub type Loaded = (nn::VarStore, MotionModel, ModelCard, Option<Tensor>);
+
 /// Rebuild the model of the checkpoint folder `dir` on `device`.
-pub fn load(dir: &Path, device: Device) -> anyhow::Result<(nn::VarStore, MotionModel, ModelCard)> {
+pub fn load(dir: &Path, device: Device) -> anyhow::Result<Loaded> {
     load_files(
         &dir.join("model.safetensors"),
         &dir.join("config.json"),
@@ -94,11 +102,7 @@ pub fn load(dir: &Path, device: Device) -> anyhow::Result<(nn::VarStore, MotionM
 }
 
 /// Rebuild the model from its weights and `config.json`.
-pub fn load_files(
-    weights: &Path,
-    cfg_path: &Path,
-    device: Device,
-) -> anyhow::Result<(nn::VarStore, MotionModel, ModelCard)> {
+pub fn load_files(weights: &Path, cfg_path: &Path, device: Device) -> anyhow::Result<Loaded> {
     let text =
         std::fs::read(cfg_path).with_context(|| format!("reading {}", cfg_path.display()))?;
     let card: ModelCard = serde_json::from_slice(&text)
@@ -115,8 +119,19 @@ pub fn load_files(
         .map_err(|e| anyhow::anyhow!("{}: {e}", cfg_path.display()))?;
     let vs = nn::VarStore::new(device);
     let model = MotionModel::new(&vs.root(), &card.model, card.dims);
-    fill(&vs, &read_tensors(weights)?, weights, "")?;
-    Ok((vs, model, card))
+    let tensors = read_tensors(weights)?;
+    fill(&vs, &tensors, weights, "")?;
+    let bank = match tensors.get(TEXT_BANK) {
+        Some(b) if b.dim() != 2 || b.size()[1] != card.dims.text || b.size()[0] == 0 => bail!(
+            "{}: `{TEXT_BANK}` has shape {:?}, expected [sentences, {}]",
+            weights.display(),
+            b.size(),
+            card.dims.text
+        ),
+        Some(b) => Some(b.to_device(device)),
+        None => None,
+    };
+    Ok((vs, model, card, bank))
 }
 
 /// Write `tensors` to `file` atomically (temp file + rename).
@@ -189,12 +204,39 @@ mod tests {
     fn a_saved_model_loads_back_identically() {
         let d = tempfile::tempdir().expect("tmp");
         let card = save(d.path(), small());
-        let (vs, _m, back) = load(d.path(), Device::Cpu).expect("load");
+        let (vs, _m, back, bank) = load(d.path(), Device::Cpu).expect("load");
+        assert!(bank.is_none());
         assert_eq!(back, card);
         let saved = read_tensors(&d.path().join("model.safetensors")).expect("read");
         for (name, t) in named(&vs) {
             assert!(saved[&name].equal(&t), "{name}");
         }
+    }
+
+    #[test]
+    fn the_training_sentence_bank_loads_and_a_wrong_one_is_refused() {
+        let d = tempfile::tempdir().expect("tmp");
+        save(d.path(), small());
+        let w = d.path().join("model.safetensors");
+        let mut t: Vec<(String, Tensor)> = read_tensors(&w).expect("read").into_iter().collect();
+        t.push((
+            TEXT_BANK.into(),
+            Tensor::ones([5, 8], (tch::Kind::Float, Device::Cpu)),
+        ));
+        write_tensors(&w, &t).expect("write");
+        let bank = load(d.path(), Device::Cpu).expect("load").3.expect("bank");
+        assert_eq!(bank.size(), vec![5, 8]);
+        t.pop();
+        t.push((
+            TEXT_BANK.into(),
+            Tensor::ones([5, 7], (tch::Kind::Float, Device::Cpu)),
+        ));
+        write_tensors(&w, &t).expect("write");
+        let err = load_err(d.path());
+        assert!(
+            err.contains("`text_bank` has shape [5, 7], expected [sentences, 8]"),
+            "{err}"
+        );
     }
 
     #[test]

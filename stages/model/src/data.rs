@@ -197,6 +197,19 @@ impl Dataset {
         self.pairs.get(name).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// `[N, text_dim]` pooled vectors of the distinct sentences of the train split,
+    /// in sentence order: the bank generation's `retrieval` draws on.
+    pub fn train_bank(&self) -> Tensor {
+        let d = self.text_dim;
+        let idx: std::collections::BTreeSet<usize> =
+            self.split("train").iter().map(|&(_, s)| s).collect();
+        let mut v = Vec::with_capacity(idx.len() * d);
+        for &s in &idx {
+            v.extend_from_slice(&self.pooled[s * d..(s + 1) * d]);
+        }
+        Tensor::from_slice(&v).view([idx.len() as i64, d as i64])
+    }
+
     /// A padded batch of `pairs`; clips longer than `max_frames` are cropped at a
     /// position drawn from `rng`; T is rounded up to a multiple of `k`.
     pub fn batch(

@@ -40,6 +40,10 @@ pub struct EvaluateConfig {
     pub eta: f64,
     /// Guidance rescale φ in [0, 1] (0: off); see `sample::Request`.
     pub guidance_rescale: f64,
+    /// Retrieval conditioning (nearest training sentences; 0: off) and its mix;
+    /// see `generate::snap`.
+    pub retrieval: usize,
+    pub retrieval_mix: f64,
     pub seconds: Seconds,
     pub device: String,
     pub threads: i32,
@@ -55,6 +59,8 @@ impl Default for EvaluateConfig {
             guidance: 2.5,
             eta: 0.0,
             guidance_rescale: 0.0,
+            retrieval: 0,
+            retrieval_mix: 1.0,
             seconds: Seconds::Auto,
             device: "auto".into(),
             threads: 0,
@@ -86,6 +92,8 @@ impl EvaluateConfig {
             guidance: self.guidance,
             eta: self.eta,
             guidance_rescale: self.guidance_rescale,
+            retrieval: self.retrieval,
+            retrieval_mix: self.retrieval_mix,
             device: self.device.clone(),
             threads: self.threads,
             ..Default::default()

@@ -87,6 +87,11 @@ pub struct GenerateConfig {
     pub eta: f64,
     /// Guidance rescale φ in [0, 1] (0: off); see `sample::Request`.
     pub guidance_rescale: f64,
+    /// Retrieval: move each prompt's sentence vector towards its `retrieval` nearest
+    /// training sentences (0: off); see [`snap`].
+    pub retrieval: usize,
+    /// How far (0: not at all, 1: all the way to their weighted mean).
+    pub retrieval_mix: f64,
     /// `auto`, `cpu`, `cuda`, `cuda:N`.
     pub device: String,
     /// CPU threads for libtorch and the text encoder (0: default).
@@ -110,6 +115,8 @@ impl Default for GenerateConfig {
             guidance: 2.5,
             eta: 0.0,
             guidance_rescale: 0.0,
+            retrieval: 0,
+            retrieval_mix: 1.0,
             device: "auto".into(),
             threads: 0,
             height_m: 1.75,
@@ -139,10 +146,17 @@ impl GenerateConfig {
         for (k, v) in [
             ("eta", self.eta),
             ("guidance_rescale", self.guidance_rescale),
+            ("retrieval_mix", self.retrieval_mix),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!("{k} must be in [0, 1], got {v}"));
             }
+        }
+        if self.retrieval > 1000 {
+            return Err(format!(
+                "retrieval must be 0 (off) to 1000 nearest sentences, got {}",
+                self.retrieval
+            ));
         }
         if self.steps < 1 {
             return Err(format!("steps must be at least 1, got {}", self.steps));
@@ -216,7 +230,33 @@ pub struct Generator {
     _vs: tch::nn::VarStore,
     model: crate::model::MotionModel,
     encoder: pipe_text::encoder::Encoder,
+    /// The training sentences' vectors (`None` in checkpoints written before it).
+    bank: Option<Tensor>,
     device: Device,
+}
+
+/// Retrieval conditioning: each row of `pooled` `[P, Dt]` moves to
+/// `(1 − mix)·v + mix·m`, where `m` is the mean of its `k` most cosine-similar rows
+/// of `bank` `[N, Dt]` (weighted by their similarity), then back to `v`'s length.
+/// A phrasing the model never saw is so conditioned like the training sentences
+/// that mean the same, which it has learnt to follow (see README).
+pub fn snap(pooled: &Tensor, bank: &Tensor, k: usize, mix: f64) -> Tensor {
+    let unit = |t: &Tensor| {
+        t / t
+            .norm_scalaropt_dim(2.0, [1i64].as_slice(), true)
+            .clamp_min(1e-12)
+    };
+    let k = (k as i64).min(bank.size()[0]).max(1);
+    let sim = unit(pooled).matmul(&unit(bank).tr());
+    let (top, idx) = sim.topk(k, 1, true, true);
+    let w = top.clamp_min(1e-6);
+    let w = &w / w.sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
+    let (p, dt) = (pooled.size()[0], pooled.size()[1]);
+    let near = bank.index_select(0, &idx.reshape([-1])).view([p, k, dt]);
+    let mean = (w.unsqueeze(-1) * near).sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
+    let moved = pooled * (1.0 - mix) + mean * mix;
+    let len = pooled.norm_scalaropt_dim(2.0, [1i64].as_slice(), true);
+    unit(&moved) * len
 }
 
 impl Generator {
@@ -238,7 +278,7 @@ impl Generator {
         // In turn: loading the encoder on a thread beside the model was slower
         // (0.28 vs 0.23 s for both, on 2 cores).
         let t0 = std::time::Instant::now();
-        let (vs, model, card) = checkpoint::load_files(weights, config, device)?;
+        let (vs, model, card, bank) = checkpoint::load_files(weights, config, device)?;
         let encoder =
             pipe_text::encoder::Encoder::load(encoder_dir, ort_lib, threads.max(1) as usize)?;
         tracing::debug!(
@@ -261,6 +301,7 @@ impl Generator {
             _vs: vs,
             model,
             encoder,
+            bank,
             device,
         })
     }
@@ -297,9 +338,21 @@ impl Generator {
                 enc.pooled.first().map_or(0, |v| v.len())
             );
         }
-        let pooled_p = Tensor::from_slice(&enc.pooled.concat())
+        let mut pooled_p = Tensor::from_slice(&enc.pooled.concat())
             .view([prompts.len() as i64, dt])
             .to_device(self.device);
+        if cfg.retrieval > 0 {
+            let Some(bank) = &self.bank else {
+                bail!(
+                    "retrieval needs the training sentences' vectors, which this model's \
+                     checkpoint predates: retrain it (`pipe run train`) or set retrieval: 0"
+                );
+            };
+            if !self.card.model.text_conditioning.pooled() {
+                bail!("retrieval moves the pooled sentence vector, which a `tokens`-only model does not use: set retrieval: 0");
+            }
+            pooled_p = snap(&pooled_p, bank, cfg.retrieval, cfg.retrieval_mix);
+        }
         let frames_p: Vec<i64> = match cfg.seconds {
             Seconds::Fixed(s) => vec![self.frames_for(s); prompts.len()],
             Seconds::Auto => self.model.predict_frames(&pooled_p),
@@ -615,4 +668,60 @@ pub fn generate_into(
         t0.elapsed().as_secs_f64()
     );
     result.map(|_| samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(v: &[[f32; 3]]) -> Tensor {
+        Tensor::from_slice(&v.concat()).view([v.len() as i64, 3])
+    }
+
+    fn close(a: &Tensor, b: &Tensor) -> bool {
+        (a - b).abs().max().double_value(&[]) < 1e-5
+    }
+
+    #[test]
+    fn snap_moves_a_vector_to_its_nearest_training_sentences() {
+        let s = 0.5f32.sqrt();
+        let bank = rows(&[[1.0, 0.0, 0.0], [s, s, 0.0], [0.0, 0.0, 1.0]]);
+        // Nearest to the first bank row, then the second; the third points away.
+        let p = rows(&[[0.96, 0.28, 0.0]]);
+        // mix 0: unchanged.
+        assert!(close(&snap(&p, &bank, 2, 0.0), &p));
+        // k 1, mix 1: the nearest sentence itself, at the prompt's length.
+        assert!(close(&snap(&p, &bank, 1, 1.0), &rows(&[[1.0, 0.0, 0.0]])));
+        // k 2: between the two nearest, weighted by similarity (0.96 vs ~0.877),
+        // never towards the third.
+        let two = snap(&p, &bank, 2, 1.0);
+        let v = Vec::<f32>::try_from(two.reshape([-1])).expect("vec");
+        assert!(v[0] > v[1] && v[1] > 0.3 && v[2].abs() < 1e-6, "{v:?}");
+        let len = two.norm().double_value(&[]);
+        assert!((len - 1.0).abs() < 1e-5, "{len}");
+        // k beyond the bank is the whole bank; a longer prompt keeps its length.
+        let p3 = &p * 3.0;
+        let all = snap(&p3, &bank, 99, 0.5);
+        assert!((all.norm().double_value(&[]) - 3.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn retrieval_settings_are_checked() {
+        let bad = |c: GenerateConfig| c.check(None).err().unwrap_or_default();
+        let base = GenerateConfig {
+            prompts: vec!["a walk".into()],
+            ..Default::default()
+        };
+        assert!(base.check(None).is_ok());
+        assert!(bad(GenerateConfig {
+            retrieval_mix: 1.5,
+            ..base.clone()
+        })
+        .contains("retrieval_mix must be in [0, 1]"));
+        assert!(bad(GenerateConfig {
+            retrieval: 5000,
+            ..base.clone()
+        })
+        .contains("retrieval must be 0 (off) to 1000"));
+    }
 }

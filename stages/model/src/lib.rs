@@ -30,7 +30,7 @@ use config::{ModelConfig, TrainConfig};
 use train::{LogRow, Trainer};
 
 /// Bump when training's outputs change for the same inputs.
-pub const TRAIN_VERSION: u32 = 3; // 3: train_log.parquet gained `text_aux`
+pub const TRAIN_VERSION: u32 = 4; // 4: model.safetensors holds the training-sentence bank
 
 pub fn write_log(path: &Path, rows: &[LogRow]) -> anyhow::Result<()> {
     let mut step = UInt64Builder::new();

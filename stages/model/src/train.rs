@@ -739,6 +739,7 @@ impl<'a> Trainer<'a> {
             .iter()
             .filter(|(n, _)| !n.starts_with(AUX_PREFIX))
             .map(|(n, p)| (n.clone(), p.shallow_clone()))
+            .chain([(checkpoint::TEXT_BANK.to_string(), self.data.train_bank())])
             .collect();
         checkpoint::write_tensors(&dir.join("model.safetensors"), &model)?;
         std::fs::write(
