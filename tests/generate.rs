@@ -158,6 +158,26 @@ print(json.dumps([m[:, :3].tolist(), m[:, 6:].tolist()]))
     };
     assert_eq!(read("a"), read("b"));
     assert_ne!(read("a"), read("c"));
+    // Retrieval (towards the checkpoint's training sentences) moves the condition.
+    generate(
+        &p,
+        &[
+            "a person jumps twice",
+            "someone waves",
+            "--seconds",
+            "4",
+            "--count",
+            "3",
+            "--seed",
+            "7",
+            "--set",
+            "generate.retrieval=5",
+            "--out",
+            "d",
+        ],
+    )
+    .success();
+    assert_ne!(read("a"), read("d"));
     // Samples of one prompt differ from each other (diversity across seeds).
     assert_ne!(
         read("a"),

@@ -360,6 +360,8 @@ generate:
   steps: 10
   guidance: 2.5
   guidance_rescale: 0.0
+  retrieval: 0
+  retrieval_mix: 0.5
   threads: 1
 evaluate:
   sentences_per_action: 2

@@ -211,8 +211,9 @@ impl StageKind for GenerateStage {
     }
     fn version(&self) -> u32 {
         // 2: also a .bvh, .png and .gif per sample; 3: previews follow the root;
-        // 4: GIFs with one global palette.
-        4
+        // 4: GIFs with one global palette; 5: retrieval picks neighbours by the
+        // model's text features.
+        5
     }
     fn environment(&self, project_dir: &Path) -> BTreeMap<String, String> {
         let mut env = TrainStage.environment(project_dir);
@@ -273,8 +274,8 @@ impl StageKind for EvaluateStage {
         "motion.evaluate"
     }
     fn version(&self) -> u32 {
-        // 2: foot skating on the MMM body.
-        2
+        // 2: foot skating on the MMM body; 3: retrieval by the model's text features.
+        3
     }
     fn environment(&self, project_dir: &Path) -> BTreeMap<String, String> {
         GenerateStage.environment(project_dir)
