@@ -60,7 +60,7 @@ impl Default for EvaluateConfig {
             eta: 0.0,
             guidance_rescale: 0.0,
             retrieval: 0,
-            retrieval_mix: 1.0,
+            retrieval_mix: 0.5,
             seconds: Seconds::Auto,
             device: "auto".into(),
             threads: 0,

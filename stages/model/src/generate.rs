@@ -90,7 +90,8 @@ pub struct GenerateConfig {
     /// Retrieval: move each prompt's sentence vector towards its `retrieval` nearest
     /// training sentences (0: off); see [`snap`].
     pub retrieval: usize,
-    /// How far (0: not at all, 1: all the way to their weighted mean).
+    /// How far (0: not at all, 1: all the way to their weighted mean; default 0.5,
+    /// the best measured).
     pub retrieval_mix: f64,
     /// `auto`, `cpu`, `cuda`, `cuda:N`.
     pub device: String,
@@ -116,7 +117,7 @@ impl Default for GenerateConfig {
             eta: 0.0,
             guidance_rescale: 0.0,
             retrieval: 0,
-            retrieval_mix: 1.0,
+            retrieval_mix: 0.5,
             device: "auto".into(),
             threads: 0,
             height_m: 1.75,
