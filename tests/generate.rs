@@ -15,6 +15,24 @@ fn generate(p: &Project, args: &[&str]) -> common::Out {
     p.run(&a)
 }
 
+/// Three 4-s samples each of two prompts, with `seed`, into `out`.
+fn jumps_and_waves(p: &Project, seed: &str, out: &str, extra: &[&str]) -> common::Out {
+    let mut a = vec![
+        "a person jumps twice",
+        "someone waves",
+        "--seconds",
+        "4",
+        "--count",
+        "3",
+        "--seed",
+        seed,
+        "--out",
+        out,
+    ];
+    a.extend_from_slice(extra);
+    generate(p, &a).success()
+}
+
 fn files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
@@ -30,22 +48,7 @@ fn files(dir: &Path) -> Vec<String> {
 #[test]
 fn pipe_generate_writes_files_that_read_back_and_is_seeded() {
     let p = motion_project(TINY);
-    let out = generate(
-        &p,
-        &[
-            "a person jumps twice",
-            "someone waves",
-            "--seconds",
-            "4",
-            "--count",
-            "3",
-            "--seed",
-            "7",
-            "--out",
-            "a",
-        ],
-    )
-    .success();
+    let out = jumps_and_waves(&p, "7", "a", &[]);
     let listed: Vec<String> = out.stdout().lines().map(|l| l.trim().to_string()).collect();
     // Per sample .npy, .xml, .bvh, .png, .gif; then generated.parquet.
     assert_eq!(listed.len(), 2 * 3 * 5 + 1, "{listed:?}");
@@ -121,62 +124,15 @@ print(json.dumps([m[:, :3].tolist(), m[:, 6:].tolist()]))
     }
 
     // Same seed → the same motions; another seed → different ones.
-    generate(
-        &p,
-        &[
-            "a person jumps twice",
-            "someone waves",
-            "--seconds",
-            "4",
-            "--count",
-            "3",
-            "--seed",
-            "7",
-            "--out",
-            "b",
-        ],
-    )
-    .success();
-    generate(
-        &p,
-        &[
-            "a person jumps twice",
-            "someone waves",
-            "--seconds",
-            "4",
-            "--count",
-            "3",
-            "--seed",
-            "8",
-            "--out",
-            "c",
-        ],
-    )
-    .success();
+    jumps_and_waves(&p, "7", "b", &[]);
+    jumps_and_waves(&p, "8", "c", &[]);
     let read = |d: &str| {
         std::fs::read(p.path().join(d).join("01-a-person-jumps-twice-2.npy")).expect("npy")
     };
     assert_eq!(read("a"), read("b"));
     assert_ne!(read("a"), read("c"));
     // Retrieval (towards the checkpoint's training sentences) moves the condition.
-    generate(
-        &p,
-        &[
-            "a person jumps twice",
-            "someone waves",
-            "--seconds",
-            "4",
-            "--count",
-            "3",
-            "--seed",
-            "7",
-            "--set",
-            "generate.retrieval=5",
-            "--out",
-            "d",
-        ],
-    )
-    .success();
+    jumps_and_waves(&p, "7", "d", &["--set", "generate.retrieval=5"]);
     assert_ne!(read("a"), read("d"));
     // Samples of one prompt differ from each other (diversity across seeds).
     assert_ne!(
