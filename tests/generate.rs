@@ -196,12 +196,32 @@ fn bad_generate_input_is_a_clear_error_and_writes_nothing() {
         Vec::<String>::new(),
         "nothing written"
     );
-    // A damaged model in the store: a clear error naming the file, nothing written.
     let weights = p.entries("train")[0].join("model.safetensors");
     let mut perm = std::fs::metadata(&weights).expect("meta").permissions();
     #[allow(clippy::permissions_set_readonly_false)]
     perm.set_readonly(false);
     std::fs::set_permissions(&weights, perm).expect("chmod");
+    // A checkpoint from before the training-sentence bank (TRAIN_VERSION < 4):
+    // retrieval says what to do; without retrieval it still generates.
+    run_python(
+        "import sys\nfrom safetensors.numpy import load_file, save_file\n\
+         t = load_file(sys.argv[1]); del t['text_bank']; save_file(t, sys.argv[1])",
+        &[weights.to_str().expect("utf-8 path")],
+    );
+    let out = generate(
+        &p,
+        &["a walk", "--set", "generate.retrieval=5", "--out", "nb"],
+    );
+    assert_ne!(out.code(), 0);
+    assert!(
+        out.stderr()
+            .contains("retrain it (`pipe run train`) or set retrieval: 0"),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(files(&p.path().join("nb")), Vec::<String>::new());
+    generate(&p, &["a walk", "--seconds", "2", "--out", "nb"]).success();
+    // A damaged model in the store: a clear error naming the file, nothing written.
     std::fs::write(&weights, b"not a model").expect("damage");
     let out = generate(&p, &["a walk", "--out", "y"]);
     assert_ne!(out.code(), 0);
