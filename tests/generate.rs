@@ -134,6 +134,12 @@ print(json.dumps([m[:, :3].tolist(), m[:, 6:].tolist()]))
     // Retrieval (towards the checkpoint's training sentences) moves the condition.
     jumps_and_waves(&p, "7", "d", &["--set", "generate.retrieval=5"]);
     assert_ne!(read("a"), read("d"));
+    // Stochastic steps in the noisier half: seeded too, and not the deterministic path.
+    let eta = ["--set", "generate.eta=1", "--set", "generate.eta_from=0.5"];
+    jumps_and_waves(&p, "7", "e", &eta);
+    jumps_and_waves(&p, "7", "f", &eta);
+    assert_eq!(read("e"), read("f"));
+    assert_ne!(read("a"), read("e"));
     // Samples of one prompt differ from each other (diversity across seeds).
     assert_ne!(
         read("a"),

@@ -359,6 +359,8 @@ generate:
   seed: 0
   steps: 10
   guidance: 2.5
+  eta: 0.0
+  eta_from: 0.0
   guidance_rescale: 0.0
   retrieval: 0
   retrieval_mix: 0.5

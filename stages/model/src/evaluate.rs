@@ -38,6 +38,8 @@ pub struct EvaluateConfig {
     pub guidance: f64,
     /// DDIM stochasticity (0: deterministic DDIM, 1: DDPM-like ancestral steps).
     pub eta: f64,
+    /// η only on the steps with noise level t/T ≥ `eta_from` (0: every step).
+    pub eta_from: f64,
     /// Guidance rescale φ in [0, 1] (0: off); see `sample::Request`.
     pub guidance_rescale: f64,
     /// Retrieval conditioning (nearest training sentences; 0: off) and its mix;
@@ -58,6 +60,7 @@ impl Default for EvaluateConfig {
             steps: 50,
             guidance: 2.5,
             eta: 0.0,
+            eta_from: 0.0,
             guidance_rescale: 0.0,
             retrieval: 0,
             retrieval_mix: 0.5,
@@ -91,6 +94,7 @@ impl EvaluateConfig {
             steps: self.steps,
             guidance: self.guidance,
             eta: self.eta,
+            eta_from: self.eta_from,
             guidance_rescale: self.guidance_rescale,
             retrieval: self.retrieval,
             retrieval_mix: self.retrieval_mix,

@@ -85,6 +85,8 @@ pub struct GenerateConfig {
     pub guidance: f64,
     /// DDIM η: 0 deterministic, 1 DDPM-like.
     pub eta: f64,
+    /// η only on the steps with noise level t/T ≥ `eta_from` (0: every step).
+    pub eta_from: f64,
     /// Guidance rescale φ in [0, 1] (0: off); see `sample::Request`.
     pub guidance_rescale: f64,
     /// Retrieval: move each prompt's sentence vector towards its `retrieval` nearest
@@ -115,6 +117,7 @@ impl Default for GenerateConfig {
             steps: 50,
             guidance: 2.5,
             eta: 0.0,
+            eta_from: 0.0,
             guidance_rescale: 0.0,
             retrieval: 0,
             retrieval_mix: 0.5,
@@ -146,6 +149,7 @@ impl GenerateConfig {
         }
         for (k, v) in [
             ("eta", self.eta),
+            ("eta_from", self.eta_from),
             ("guidance_rescale", self.guidance_rescale),
             ("retrieval_mix", self.retrieval_mix),
         ] {
@@ -424,6 +428,7 @@ impl Generator {
             steps: cfg.steps,
             guidance: cfg.guidance,
             eta: cfg.eta,
+            eta_from: cfg.eta_from,
             guidance_rescale: cfg.guidance_rescale,
         };
         let x = sample(&self.model, &req, self.device)

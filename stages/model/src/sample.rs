@@ -24,6 +24,11 @@ pub struct Request<'a> {
     pub guidance: f64,
     /// DDIM η (0 = deterministic DDIM, 1 = DDPM-like).
     pub eta: f64,
+    /// Where η applies: only to the steps whose noise level t/T is at least this
+    /// (0 = every step). The steps below it are deterministic. Karras et al. 2022
+    /// ("Elucidating the design space…", §4) likewise add noise only inside a
+    /// range of noise levels.
+    pub eta_from: f64,
     /// Guidance rescale φ (Lin et al. 2024, "Common diffusion noise schedules and
     /// sample steps are flawed", §3.4): the guided x0 prediction is scaled to the
     /// standard deviation of the conditional one, then mixed with the unscaled one,
@@ -144,7 +149,7 @@ pub fn sample(model: &MotionModel, req: &Request, device: Device) -> Tensor {
             noise_for(10, 0),
             &mask_f,
             req.steps,
-            req.eta,
+            (req.eta, req.eta_from),
             &|i| noise_for(11, i),
         )
     })
@@ -170,14 +175,15 @@ pub fn rescale(guided: &Tensor, cond: &Tensor, mask_f: &Tensor, phi: f64) -> Ten
 }
 
 /// DDIM from `x_T` (`[N, T, F]`, standard normal) with an x0 predictor; padded frames
-/// (`mask_f` 0) stay zero. Returns the final x0 estimate.
+/// (`mask_f` 0) stay zero. `(η, from)`: stochasticity, applied to the steps whose
+/// t/(T − 1) ≥ `from`. Returns the final x0 estimate.
 pub fn ddim(
     sched: &Schedule,
     predict: &dyn Fn(&Tensor, i64) -> Tensor,
     x_t: Tensor,
     mask_f: &Tensor,
     steps: i64,
-    eta: f64,
+    (eta, eta_from): (f64, f64),
     noise: &dyn Fn(u64) -> Tensor,
 ) -> Tensor {
     let ts = timesteps(sched.steps(), steps);
@@ -191,6 +197,12 @@ pub fn ddim(
         let ab = sched.alpha_bar[t as usize];
         let ab_prev = sched.alpha_bar[t_prev as usize];
         let eps = (&x - &x0 * ab.sqrt()) / (1.0 - ab).sqrt();
+        let last = (sched.steps() - 1).max(1) as f64;
+        let eta = if t as f64 / last >= eta_from {
+            eta
+        } else {
+            0.0
+        };
         let sigma =
             eta * ((1.0 - ab_prev) / (1.0 - ab)).sqrt() * (1.0 - ab / ab_prev).max(0.0).sqrt();
         let dir = (1.0 - ab_prev - sigma * sigma).max(0.0).sqrt();
@@ -232,15 +244,44 @@ mod tests {
                 .collect();
             Tensor::from_slice(&v).view([4000, 2, 3])
         };
-        for (steps, eta, tol) in [(50, 0.0, 0.03), (10, 0.0, 0.1), (1000, 1.0, 0.03)] {
+        // Deterministic, ancestral, and ancestral only above half the noise (then
+        // deterministic): each is a sampler of the same distribution.
+        for (steps, eta, tol) in [
+            (50, (0.0, 0.0), 0.03),
+            (10, (0.0, 0.0), 0.1),
+            (1000, (1.0, 0.0), 0.03),
+            (1000, (1.0, 0.5), 0.03),
+        ] {
             let x_t = gauss();
             let mask = Tensor::ones([4000, 2, 1], (Kind::Float, Device::Cpu));
             let noise = |_| gauss();
             let x = ddim(&sched, &predict, x_t, &mask, steps, eta, &noise);
             let m = x.mean(Kind::Float).double_value(&[]);
             let v = x.var(true).double_value(&[]);
-            assert!((m - mu).abs() < tol, "{steps} steps: mean {m}");
-            assert!((v - s2).abs() < tol, "{steps} steps: var {v}");
+            assert!((m - mu).abs() < tol, "{steps} steps, {eta:?}: mean {m}");
+            assert!((v - s2).abs() < tol, "{steps} steps, {eta:?}: var {v}");
+        }
+    }
+
+    #[test]
+    fn eta_from_adds_noise_only_on_the_noisier_steps() {
+        let sched = Schedule::cosine(1000, Device::Cpu);
+        let predict = |x: &Tensor, _t: i64| x * 0.5;
+        // 10 steps: t = 999, 888, …, 111, 0; noise goes into the 9 transitions.
+        for (from, want) in [
+            (0.0, (0..9).collect::<Vec<u64>>()),
+            (0.5, vec![0, 1, 2, 3, 4]), // t = 999 … 555
+            (1.0, vec![0]),
+        ] {
+            let drawn = std::cell::RefCell::new(Vec::new());
+            let noise = |i: u64| {
+                drawn.borrow_mut().push(i);
+                Tensor::zeros([1, 2, 3], (Kind::Float, Device::Cpu))
+            };
+            let x_t = Tensor::ones([1, 2, 3], (Kind::Float, Device::Cpu));
+            let mask = Tensor::ones([1, 2, 1], (Kind::Float, Device::Cpu));
+            let _ = ddim(&sched, &predict, x_t, &mask, 10, (1.0, from), &noise);
+            assert_eq!(drawn.into_inner(), want, "eta_from {from}");
         }
     }
 
