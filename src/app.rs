@@ -350,6 +350,7 @@ fn dispatch_runner(
             file,
             jobs: j,
             json,
+            check,
         } => {
             let root = std::fs::canonicalize(&g.dir).map_err(|e| Error::io(&g.dir, e))?;
             let path = if file.is_absolute() || file.exists() {
@@ -358,6 +359,16 @@ fn dispatch_runner(
                 root.join(&file)
             };
             let sw = sweep::Sweep::load(&path)?;
+            if check {
+                sweep::check(&root, kinds, &sw)?;
+                writeln!(
+                    out,
+                    "{}: {} variants, all valid",
+                    file.display(),
+                    sw.variants.len()
+                )?;
+                return Ok(exit::OK);
+            }
             pipe::exec::install_signal_handler();
             let (id, reports) = sweep::sweep(&root, kinds, &sw, jobs(j)?, g.quiet)?;
             let table = exp::load(

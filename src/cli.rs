@@ -103,6 +103,9 @@ pub enum Command {
         jobs: Option<usize>,
         #[arg(long)]
         json: bool,
+        /// Only validate every variant (config keys, stage parameters); run nothing
+        #[arg(long)]
+        check: bool,
     },
     /// Experiments: compare runs
     Exp {

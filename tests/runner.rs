@@ -515,6 +515,64 @@ fn a_2x2_sweep_over_a_chain_runs_the_shared_first_stage_once() {
 }
 
 #[test]
+fn sweep_check_validates_every_variant_and_runs_nothing() {
+    let p = chain().file(
+        "configs/sweeps/s.yaml",
+        "target: train\ngrid:\n  feat.width: [3, 5]\n  train.lr: [0.1, 0.2]\n",
+    );
+    let o = p
+        .run(&["sweep", "--check", "configs/sweeps/s.yaml"])
+        .success();
+    assert!(
+        o.stdout().contains("4 variants, all valid"),
+        "{}",
+        o.stdout()
+    );
+    assert!(calls(&p).is_empty(), "nothing ran");
+    let p = p.file(
+        "configs/sweeps/bad.yaml",
+        "variants:\n  - {train.lr: 0.2}\n  - {train.lrr: 0.2}\n",
+    );
+    let o = p.run(&["sweep", "--check", "configs/sweeps/bad.yaml"]);
+    assert_eq!(o.code(), 2);
+    assert!(
+        o.stderr().contains("variant 1") && o.stderr().contains("train.lrr"),
+        "{}",
+        o.stderr()
+    );
+}
+
+/// The sweeps shipped in configs/sweeps stay valid over the demo config they build on
+/// (a renamed or removed parameter would otherwise only show when someone runs one).
+#[test]
+fn the_shipped_sweeps_are_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(root.join("configs/sweeps"))
+        .expect("configs/sweeps")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|f| f.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8, "{files:?}");
+    for f in files {
+        let o = std::process::Command::new(common::bin())
+            .arg("-C")
+            .arg(root)
+            .args(["sweep", "--check"])
+            .arg(&f)
+            .output()
+            .expect("run pipe");
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+        );
+        assert!(o.status.success(), "{}: {err}", f.display());
+        assert!(out.contains("all valid"), "{}: {out}", f.display());
+    }
+}
+
+#[test]
 fn gc_keeps_what_runs_refer_to_and_drops_the_rest() {
     let p = chain();
     p.statuses(&[]);

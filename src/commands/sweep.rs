@@ -113,13 +113,8 @@ impl Sweep {
 
 /// Validate every variant first (so a typo in the last one does not waste the
 /// first ones' compute), then run them in order.
-pub fn sweep(
-    dir: &Path,
-    kinds: &StageKinds,
-    sw: &Sweep,
-    jobs: usize,
-    quiet: bool,
-) -> Result<(String, Vec<RunReport>)> {
+/// Every variant opened and validated (config keys, stage parameters, target).
+pub fn check(dir: &Path, kinds: &StageKinds, sw: &Sweep) -> Result<Vec<Project>> {
     let mut projects = Vec::new();
     for (i, v) in sw.variants.iter().enumerate() {
         let choice = ConfigChoice {
@@ -137,6 +132,17 @@ pub fn sweep(
         }
         projects.push(p);
     }
+    Ok(projects)
+}
+
+pub fn sweep(
+    dir: &Path,
+    kinds: &StageKinds,
+    sw: &Sweep,
+    jobs: usize,
+    quiet: bool,
+) -> Result<(String, Vec<RunReport>)> {
+    let projects = check(dir, kinds, sw)?;
     let id = crate::util::new_run_id();
     let mut reports = Vec::new();
     for (i, p) in projects.iter().enumerate() {
