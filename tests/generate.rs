@@ -140,6 +140,11 @@ print(json.dumps([m[:, :3].tolist(), m[:, 6:].tolist()]))
     jumps_and_waves(&p, "7", "f", &eta);
     assert_eq!(read("e"), read("f"));
     assert_ne!(read("a"), read("e"));
+    // The root velocity's own guidance scale: the same as `guidance` changes nothing.
+    jumps_and_waves(&p, "7", "g", &["--set", "generate.velocity_guidance=2.5"]);
+    jumps_and_waves(&p, "7", "h", &["--set", "generate.velocity_guidance=1"]);
+    assert_eq!(read("a"), read("g"));
+    assert_ne!(read("a"), read("h"));
     // Samples of one prompt differ from each other (diversity across seeds).
     assert_ne!(
         read("a"),

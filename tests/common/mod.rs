@@ -362,6 +362,7 @@ generate:
   eta: 0.0
   eta_from: 0.0
   guidance_rescale: 0.0
+  velocity_guidance: null
   retrieval: 0
   retrieval_mix: 0.5
   threads: 1

@@ -42,6 +42,9 @@ pub struct EvaluateConfig {
     pub eta_from: f64,
     /// Guidance rescale φ in [0, 1] (0: off); see `sample::Request`.
     pub guidance_rescale: f64,
+    /// Guidance scale of the root's horizontal velocity (absent: `guidance`); see
+    /// `sample::Request`.
+    pub velocity_guidance: Option<f64>,
     /// Retrieval conditioning (nearest training sentences; 0: off) and its mix;
     /// see `generate::snap`.
     pub retrieval: usize,
@@ -62,6 +65,7 @@ impl Default for EvaluateConfig {
             eta: 0.0,
             eta_from: 0.0,
             guidance_rescale: 0.0,
+            velocity_guidance: None,
             retrieval: 0,
             retrieval_mix: 0.5,
             seconds: Seconds::Auto,
@@ -96,6 +100,7 @@ impl EvaluateConfig {
             eta: self.eta,
             eta_from: self.eta_from,
             guidance_rescale: self.guidance_rescale,
+            velocity_guidance: self.velocity_guidance,
             retrieval: self.retrieval,
             retrieval_mix: self.retrieval_mix,
             device: self.device.clone(),

@@ -89,6 +89,9 @@ pub struct GenerateConfig {
     pub eta_from: f64,
     /// Guidance rescale φ in [0, 1] (0: off); see `sample::Request`.
     pub guidance_rescale: f64,
+    /// Guidance scale of the root's horizontal velocity (absent: `guidance`); see
+    /// `sample::Request`.
+    pub velocity_guidance: Option<f64>,
     /// Retrieval: move each prompt's sentence vector towards its `retrieval` nearest
     /// training sentences (0: off); see [`snap`].
     pub retrieval: usize,
@@ -119,6 +122,7 @@ impl Default for GenerateConfig {
             eta: 0.0,
             eta_from: 0.0,
             guidance_rescale: 0.0,
+            velocity_guidance: None,
             retrieval: 0,
             retrieval_mix: 0.5,
             device: "auto".into(),
@@ -144,8 +148,13 @@ impl GenerateConfig {
         if self.count == 0 || self.count > 1000 {
             return Err(format!("count must be 1 to 1000, got {}", self.count));
         }
-        if !(self.guidance >= 0.0 && self.guidance.is_finite()) {
-            return Err(format!("guidance must be 0 or more, got {}", self.guidance));
+        for (k, v) in [
+            ("guidance", Some(self.guidance)),
+            ("velocity_guidance", self.velocity_guidance),
+        ] {
+            if let Some(v) = v.filter(|v| !(*v >= 0.0 && v.is_finite())) {
+                return Err(format!("{k} must be 0 or more, got {v}"));
+            }
         }
         for (k, v) in [
             ("eta", self.eta),
@@ -430,6 +439,7 @@ impl Generator {
             eta: cfg.eta,
             eta_from: cfg.eta_from,
             guidance_rescale: cfg.guidance_rescale,
+            velocity_guidance: cfg.velocity_guidance,
         };
         let x = sample(&self.model, &req, self.device)
             .to_device(Device::Cpu)
@@ -742,7 +752,7 @@ mod tests {
     }
 
     #[test]
-    fn retrieval_settings_are_checked() {
+    fn sampler_settings_are_checked() {
         let bad = |c: GenerateConfig| c.check(None).err().unwrap_or_default();
         let base = GenerateConfig {
             prompts: vec!["a walk".into()],
@@ -759,5 +769,15 @@ mod tests {
             ..base.clone()
         })
         .contains("retrieval must be 0 (off) to 1000"));
+        assert!(bad(GenerateConfig {
+            velocity_guidance: Some(-1.0),
+            ..base.clone()
+        })
+        .contains("velocity_guidance must be 0 or more, got -1"));
+        assert!(bad(GenerateConfig {
+            eta_from: 2.0,
+            ..base.clone()
+        })
+        .contains("eta_from must be in [0, 1], got 2"));
     }
 }

@@ -7,6 +7,7 @@ use tch::{Device, Kind, Tensor};
 use crate::data::derive_seed;
 use crate::diffusion::Schedule;
 use crate::model::{Cond, MotionModel};
+use pipe_motion::features::ROOT_VELOCITY;
 
 /// What to sample: one entry per output motion.
 pub struct Request<'a> {
@@ -22,6 +23,10 @@ pub struct Request<'a> {
     pub steps: i64,
     /// Classifier-free guidance scale (1 = plain conditional, 0 = unconditional).
     pub guidance: f64,
+    /// Another guidance scale for the root's forward and rightward velocity
+    /// ([`ROOT_VELOCITY`]); `None` = `guidance`. Guidance extrapolates a walk's
+    /// conditional speed (≈ 1 m/s) away from the unconditional one into a run's.
+    pub velocity_guidance: Option<f64>,
     /// DDIM η (0 = deterministic DDIM, 1 = DDPM-like).
     pub eta: f64,
     /// Where η applies: only to the steps whose noise level t/T is at least this
@@ -88,7 +93,9 @@ pub fn sample(model: &MotionModel, req: &Request, device: Device) -> Tensor {
             return model.forward_t(&x, &t, &cond, &mask, false) * &mask_f;
         }
         let sched = Schedule::cosine(model.cfg.diffusion_steps, device);
-        let guided = req.guidance != 1.0;
+        let per_feature = guidance_weights(f, req.guidance, req.velocity_guidance)
+            .map(|w| Tensor::from_slice(&w).to_device(device));
+        let guided = req.guidance != 1.0 || per_feature.is_some();
         let (pooled2, tokens2, keep2, mask2) = if guided {
             let keep = Tensor::cat(
                 &[
@@ -133,7 +140,10 @@ pub fn sample(model: &MotionModel, req: &Request, device: Device) -> Tensor {
             let out = model.forward_t(&xin, &tt, &c, &mask2, false);
             if guided {
                 let (cnd, unc) = (out.narrow(0, 0, n), out.narrow(0, n, n));
-                let g = &unc + (&cnd - &unc) * req.guidance;
+                let g = match &per_feature {
+                    Some(w) => &unc + (&cnd - &unc) * w,
+                    None => &unc + (&cnd - &unc) * req.guidance,
+                };
                 if req.guidance_rescale > 0.0 {
                     rescale(&g, &cnd, &mask_f, req.guidance_rescale)
                 } else {
@@ -153,6 +163,17 @@ pub fn sample(model: &MotionModel, req: &Request, device: Device) -> Tensor {
             &|i| noise_for(11, i),
         )
     })
+}
+
+/// Per-feature guidance scales (`[F]`) when the root velocity has its own, else `None`.
+pub fn guidance_weights(features: i64, guidance: f64, velocity: Option<f64>) -> Option<Vec<f32>> {
+    let v = velocity.filter(|&v| v != guidance)?;
+    let n = features.max(0) as usize;
+    let mut w = vec![guidance as f32; n];
+    for k in ROOT_VELOCITY.filter(|&k| k < n) {
+        w[k] = v as f32;
+    }
+    Some(w)
 }
 
 /// `φ · guided · std(cond) / std(guided) + (1 − φ) · guided`, the standard deviations
@@ -301,6 +322,16 @@ mod tests {
         let half = Vec::<f32>::try_from(rescale(&guided, &cond, &mask, 0.5).reshape([-1]))
             .expect("floats");
         assert!((half[0] - 2.0).abs() < 1e-5, "{half:?}");
+    }
+
+    #[test]
+    fn velocity_guidance_weights_only_the_root_velocity() {
+        assert_eq!(guidance_weights(50, 2.5, None), None);
+        assert_eq!(guidance_weights(50, 2.5, Some(2.5)), None);
+        let w = guidance_weights(50, 2.5, Some(1.5)).expect("weights");
+        assert_eq!(w.len(), 50);
+        assert_eq!(&w[..4], &[2.5, 1.5, 1.5, 2.5]);
+        assert!(w[3..].iter().all(|&x| x == 2.5));
     }
 
     #[test]
