@@ -63,7 +63,7 @@ def main():
     s, wall = median_run(3, a.pipe, PROMPTS[:1], 50, a.seconds)
     print(f"one prompt, 50 steps, with the .png/.gif previews (the default): {s:.2f} s sampling + files, {wall:.2f} s whole command (median of 3)")
     if a.ddpm:
-        s, wall = run(a.pipe, PROMPTS[:1], 1000, a.seconds, ["--set", "generate.eta=1.0", *nop])
+        s, wall = run(a.pipe, PROMPTS[:1], 1000, a.seconds, ["--set", "generate.eta=1.0", "--set", "generate.eta_from=0", *nop])
         print(f"| 1 | 1000 (DDPM) | {s:.2f} | {s:.3f} | {1 / s:.1f} | {wall:.2f} |")
         s50, _ = run(a.pipe, PROMPTS[:1], 50, a.seconds, nop)
         print(f"DDIM 50 steps vs DDPM 1000 steps, one motion: {s / s50:.1f}x faster")

@@ -111,8 +111,6 @@ impl Sweep {
     }
 }
 
-/// Validate every variant first (so a typo in the last one does not waste the
-/// first ones' compute), then run them in order.
 /// Every variant opened and validated (config keys, stage parameters, target).
 pub fn check(dir: &Path, kinds: &StageKinds, sw: &Sweep) -> Result<Vec<Project>> {
     let mut projects = Vec::new();
@@ -135,6 +133,8 @@ pub fn check(dir: &Path, kinds: &StageKinds, sw: &Sweep) -> Result<Vec<Project>>
     Ok(projects)
 }
 
+/// Validate every variant first (so a typo in the last one does not waste the
+/// first ones' compute), then run them in order.
 pub fn sweep(
     dir: &Path,
     kinds: &StageKinds,
