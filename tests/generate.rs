@@ -219,29 +219,26 @@ fn bad_generate_input_is_a_clear_error_and_writes_nothing() {
          t = load_file(sys.argv[1]); del t['text_bank']; save_file(t, sys.argv[1])",
         &[weights.to_str().expect("utf-8 path")],
     );
-    let out = generate(
+    fails_and_writes_nothing(
         &p,
-        &["a walk", "--set", "generate.retrieval=5", "--out", "nb"],
+        &["a walk", "--set", "generate.retrieval=5"],
+        "retrain it (`pipe run train`) or set retrieval: 0",
+        "nb",
     );
-    assert_ne!(out.code(), 0);
-    assert!(
-        out.stderr()
-            .contains("retrain it (`pipe run train`) or set retrieval: 0"),
-        "{}",
-        out.stderr()
-    );
-    assert_eq!(files(&p.path().join("nb")), Vec::<String>::new());
     generate(&p, &["a walk", "--seconds", "2", "--out", "nb"]).success();
     // A damaged model in the store: a clear error naming the file, nothing written.
     std::fs::write(&weights, b"not a model").expect("damage");
-    let out = generate(&p, &["a walk", "--out", "y"]);
-    assert_ne!(out.code(), 0);
-    assert!(
-        out.stderr().contains("model.safetensors"),
-        "{}",
-        out.stderr()
-    );
-    assert_eq!(files(&p.path().join("y")), Vec::<String>::new());
+    fails_and_writes_nothing(&p, &["a walk"], "model.safetensors", "y");
+}
+
+/// `pipe generate ARGS --out OUT` fails, saying `want`, and writes nothing into OUT.
+fn fails_and_writes_nothing(p: &Project, args: &[&str], want: &str, out: &str) {
+    let mut a = args.to_vec();
+    a.extend_from_slice(&["--out", out]);
+    let o = generate(p, &a);
+    assert_ne!(o.code(), 0);
+    assert!(o.stderr().contains(want), "{}", o.stderr());
+    assert_eq!(files(&p.path().join(out)), Vec::<String>::new());
 }
 
 #[test]

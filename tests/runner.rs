@@ -488,12 +488,17 @@ fn verify_finds_a_flipped_byte_and_quarantine_makes_the_next_run_recompute() {
     );
 }
 
-#[test]
-fn a_2x2_sweep_over_a_chain_runs_the_shared_first_stage_once() {
-    let p = chain().file(
+/// The chain with `configs/sweeps/s.yaml`: feat.width × train.lr, 2 × 2.
+fn chain_with_2x2_sweep() -> Project {
+    chain().file(
         "configs/sweeps/s.yaml",
         "target: train\ngrid:\n  feat.width: [3, 5]\n  train.lr: [0.1, 0.2]\n",
-    );
+    )
+}
+
+#[test]
+fn a_2x2_sweep_over_a_chain_runs_the_shared_first_stage_once() {
+    let p = chain_with_2x2_sweep();
     let o = p
         .run(&["sweep", "configs/sweeps/s.yaml", "--json", "-q"])
         .success();
@@ -516,10 +521,7 @@ fn a_2x2_sweep_over_a_chain_runs_the_shared_first_stage_once() {
 
 #[test]
 fn sweep_check_validates_every_variant_and_runs_nothing() {
-    let p = chain().file(
-        "configs/sweeps/s.yaml",
-        "target: train\ngrid:\n  feat.width: [3, 5]\n  train.lr: [0.1, 0.2]\n",
-    );
+    let p = chain_with_2x2_sweep();
     let o = p
         .run(&["sweep", "--check", "configs/sweeps/s.yaml"])
         .success();
@@ -556,18 +558,17 @@ fn the_shipped_sweeps_are_valid() {
     files.sort();
     assert!(files.len() >= 8, "{files:?}");
     for f in files {
-        let o = std::process::Command::new(common::bin())
-            .arg("-C")
-            .arg(root)
-            .args(["sweep", "--check"])
-            .arg(&f)
-            .output()
-            .expect("run pipe");
-        let (out, err) = (
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr),
-        );
-        assert!(o.status.success(), "{}: {err}", f.display());
+        let out = common::Out(
+            std::process::Command::new(common::bin())
+                .arg("-C")
+                .arg(root)
+                .args(["sweep", "--check"])
+                .arg(&f)
+                .output()
+                .expect("run pipe"),
+        )
+        .success()
+        .stdout();
         assert!(out.contains("all valid"), "{}: {out}", f.display());
     }
 }

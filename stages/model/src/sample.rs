@@ -208,6 +208,7 @@ pub fn ddim(
     noise: &dyn Fn(u64) -> Tensor,
 ) -> Tensor {
     let ts = timesteps(sched.steps(), steps);
+    let last = (sched.steps() - 1).max(1) as f64;
     let mut x = x_t * mask_f;
     let mut x0 = x.zeros_like();
     for (i, &t) in ts.iter().enumerate() {
@@ -218,7 +219,6 @@ pub fn ddim(
         let ab = sched.alpha_bar[t as usize];
         let ab_prev = sched.alpha_bar[t_prev as usize];
         let eps = (&x - &x0 * ab.sqrt()) / (1.0 - ab).sqrt();
-        let last = (sched.steps() - 1).max(1) as f64;
         let eta = if t as f64 / last >= eta_from {
             eta
         } else {
