@@ -35,7 +35,7 @@ pub fn check_file(path: &Path) -> (bool, String) {
         }
     };
     let fps = native_fps(&m.timesteps).unwrap_or(0.0);
-    if let Err(e) = canonicalize(&m, fps.max(1.0)) {
+    if let Err(e) = canonicalize(m.clone(), fps.max(1.0)) {
         return (false, format!("{name}: <JointOrder>: {e}"));
     }
     let dur =

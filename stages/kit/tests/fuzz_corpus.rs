@@ -43,7 +43,7 @@ fn fuzz_corpus_and_artifacts_never_panic() {
             assert_eq!(got, parse_general(&data, ch), "{}", f.display());
             if let Ok(m) = got {
                 parsed += 1;
-                let _ = pipe_kit::extract::canonicalize(&m, 20.0);
+                let _ = pipe_kit::extract::canonicalize(m.clone(), 20.0);
                 let back =
                     parse(to_xml(&m).as_bytes(), Channels::default()).expect("own output parses");
                 assert_eq!(back.joint_position, m.joint_position, "{}", f.display());

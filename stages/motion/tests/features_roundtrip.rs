@@ -10,7 +10,7 @@ use pipe_motion::features::{from_features, to_features, Mmm, N_FEATURES};
 fn real_motion_00001_round_trips_through_the_features() {
     let xml = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/kit/00001_mmm.xml");
     let parsed = pipe_kit::mmm::read_file(&xml, Default::default()).expect("00001 parses");
-    let c = pipe_kit::extract::canonicalize(&parsed, 100.0).expect("canonical");
+    let c = pipe_kit::extract::canonicalize(parsed, 100.0).expect("canonical");
     let m = Mmm {
         root_position: c.root_position.clone(),
         root_rotation: c.root_rotation.clone(),

@@ -10,10 +10,8 @@ use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 
-/// How every Parquet file of the project is written: snappy, and no dictionary
-/// encoding (it never pays off for float samples and cost more than parsing them).
 /// Column `name` of a batch read from `path`, as the array type `T`; the error names
 /// the file and the column.
 pub fn column<'a, T: 'static>(
@@ -28,11 +26,17 @@ pub fn column<'a, T: 'static>(
         .with_context(|| format!("{}: column `{name}` has an unexpected type", path.display()))
 }
 
+/// How every Parquet file of the project is written: snappy, and no dictionary
+/// encoding (it never pays off for float samples and cost more than parsing them).
 pub fn writer_properties() -> WriterProperties {
+    writer_properties_builder().build()
+}
+
+/// `writer_properties`, to add to (e.g. per-column settings).
+pub fn writer_properties_builder() -> WriterPropertiesBuilder {
     WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_dictionary_enabled(false)
-        .build()
 }
 
 /// The batch with key/value metadata on its schema (kept in the Parquet footer).

@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
         let got = parse(data, ch);
         assert_eq!(got, parse_general(data, ch));
         if let Ok(m) = got {
-            let _ = pipe_kit::extract::canonicalize(&m, 20.0);
+            let _ = pipe_kit::extract::canonicalize(m.clone(), 20.0);
             let mut plain = m.clone();
             plain.other_elements.clear();
             let back = parse(to_xml(&plain).as_bytes(), ch).expect("our own output parses");

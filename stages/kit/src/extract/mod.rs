@@ -225,7 +225,7 @@ fn process(
         }
     };
     out.bytes = len;
-    let motion = match parsed {
+    let mut motion = match parsed {
         Ok(m) => m,
         Err(err) => {
             out.rejects.push(RejectRow {
@@ -237,7 +237,9 @@ fn process(
             return out;
         }
     };
-    let canon = match canonicalize(&motion, p.fps) {
+    let (height_m, mass_kg) = (motion.height_m, motion.mass_kg);
+    let other_elements = std::mem::take(&mut motion.other_elements);
+    let canon = match canonicalize(motion, p.fps) {
         Ok(c) => c,
         Err(reason) => {
             out.rejects.push(RejectRow {
@@ -332,21 +334,21 @@ fn process(
             )),
         }
     }
-    if !motion.other_elements.is_empty() {
+    if !other_elements.is_empty() {
         rejects.push(reject(
             xml,
             "warning",
             format!(
                 "per-frame elements not extracted: {}",
-                motion.other_elements.join(", ")
+                other_elements.join(", ")
             ),
         ));
     }
     out.row = Some(MotionRow {
         id: id.to_string(),
         split: split.to_string(),
-        height_m: motion.height_m,
-        mass_kg: motion.mass_kg,
+        height_m,
+        mass_kg,
         motion: canon,
         num_sentences: kept.len(),
         source_file: rel(root, xml),
@@ -526,6 +528,21 @@ pub fn extract(
     Ok(summary)
 }
 
+/// Each motion's arrays (~0.2–1 MB) and each chunk's Arrow and Parquet buffers are
+/// above glibc's threshold for serving an allocation by its own `mmap`, so every one
+/// came as fresh pages from the kernel (page faults, zeroing) and went back on free:
+/// ~96,000 page faults and ~10 % of the time for 2,000 motions. Freed memory is kept
+/// for reuse instead (this process runs this one stage; it is bounded by a few
+/// chunks of motions either way).
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; any value is valid.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 /// The `kit.extract` stage kind.
 pub struct ExtractStage;
 
@@ -541,6 +558,7 @@ impl StageKind for ExtractStage {
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<()> {
         let p = ExtractParams::from_params(&ctx.spec().params).map_err(anyhow::Error::msg)?;
+        keep_freed_memory();
         let input = ctx.dep(0)?;
         let splits = ctx.spec().deps.get(1).map(PathBuf::as_path);
         let known = ctx.spec().dep_digests.first();

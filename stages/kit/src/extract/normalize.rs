@@ -92,7 +92,10 @@ pub fn native_fps(times: &[f64]) -> Option<f64> {
     (med > 0.0).then(|| 1.0 / med)
 }
 
-pub fn canonicalize(m: &Motion, fps: f64) -> Result<Canonical, String> {
+/// The motion in canonical form at `fps`. Takes the motion: a file already in the
+/// canonical joint order at the target rate (all of KIT-ML at 100 Hz) moves into it
+/// without a copy.
+pub fn canonicalize(m: Motion, fps: f64) -> Result<Canonical, String> {
     let map = joints::mapping(&m.joint_names)?;
     let missing: Vec<String> = KIT_JOINTS
         .iter()
@@ -101,25 +104,27 @@ pub fn canonicalize(m: &Motion, fps: f64) -> Result<Canonical, String> {
         .map(|(j, _)| j.to_string())
         .collect();
     let w = m.joint_names.len();
-    let jp = reorder(&m.joint_position, w, &map);
-    let jv = m.joint_velocity.as_ref().map(|v| reorder(v, w, &map));
-    let ja = m.joint_acceleration.as_ref().map(|v| reorder(v, w, &map));
-    let rp: Vec<f64> = m.root_position.iter().flatten().copied().collect();
+    let identity = w == map.len() && map.iter().enumerate().all(|(c, s)| *s == Some(c));
+    let order = |v: Vec<f64>| if identity { v } else { reorder(&v, w, &map) };
+    let jp = order(m.joint_position);
+    let jv = m.joint_velocity.map(order);
+    let ja = m.joint_acceleration.map(order);
     let same_rate = native_fps(&m.timesteps).is_none_or(|n| (n - fps).abs() < 1e-6 * fps);
     let j = KIT_JOINTS.len();
     if same_rate {
         return Ok(Canonical {
             fps,
-            frames: m.frames(),
-            root_position: m.root_position.clone(),
-            root_rotation: m.root_rotation.clone(),
+            frames: m.timesteps.len(),
+            root_position: m.root_position,
+            root_rotation: m.root_rotation,
             joint_position: jp,
             joint_velocity: jv,
             joint_acceleration: ja,
             missing_joints: missing,
         });
     }
-    let mut rr: Vec<f64> = Vec::with_capacity(m.frames() * 3);
+    let rp = m.root_position.as_flattened();
+    let mut rr: Vec<f64> = Vec::with_capacity(m.timesteps.len() * 3);
     let mut cols: [Vec<f64>; 3] = Default::default();
     for r in &m.root_rotation {
         for (c, v) in r.iter().enumerate() {
@@ -133,7 +138,7 @@ pub fn canonicalize(m: &Motion, fps: f64) -> Result<Canonical, String> {
         rr.extend([*a, *b, *c]);
     }
     let t = &m.timesteps;
-    let rp2 = resample(t, &rp, 3, fps);
+    let rp2 = resample(t, rp, 3, fps);
     let rr2 = resample(t, &rr, 3, fps);
     let triples = |v: Vec<f64>| {
         v.chunks_exact(3)
