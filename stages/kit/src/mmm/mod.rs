@@ -1,5 +1,6 @@
 //! KIT MMM motion XML: a streaming reader (`read`) and a writer (`write`).
 
+mod num;
 mod read;
 mod write;
 

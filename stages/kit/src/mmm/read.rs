@@ -459,8 +459,8 @@ impl State<'_> {
                     .unwrap_or(rest.len());
                 String::from_utf8_lossy(&rest[..end.min(40)]).to_string()
             };
-            let (v, used): (f64, usize) = fast_float2::parse_partial(rest)
-                .map_err(|_| format!("non-numeric value `{}`", token()))?;
+            let (v, used) = super::num::parse_partial(rest)
+                .ok_or_else(|| format!("non-numeric value `{}`", token()))?;
             if used < rest.len() && !rest[used].is_ascii_whitespace() {
                 return Err(format!("non-numeric value `{}`", token()));
             }
