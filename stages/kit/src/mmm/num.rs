@@ -3,10 +3,11 @@
 //! anything else (long significands, exponents, `inf`, `nan`, `+1`) goes to
 //! `fast_float2`. Both round correctly, so the result is the same either way.
 
-/// 10^0 ..= 10^22: every one exactly representable as an f64.
-const POW10: [f64; 23] = [
+/// 10^0 ..= 10^19 (the most fraction digits the fast path takes): every one exactly
+/// representable as an f64.
+const POW10: [f64; 20] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    1e17, 1e18, 1e19,
 ];
 
 /// The number at the start of `s` and the bytes it used, or `None` when `s` does not
@@ -47,7 +48,7 @@ fn fast(s: &[u8]) -> Option<(f64, usize)> {
         frac = i - f0;
     }
     let n = int_digits + frac;
-    if n == 0 || n > 19 || m > 1 << 53 || frac > 22 || s.get(i).is_some_and(|b| b | 0x20 == b'e') {
+    if n == 0 || n > 19 || m > 1 << 53 || s.get(i).is_some_and(|b| b | 0x20 == b'e') {
         return None;
     }
     let v = m as f64 / POW10[frac];
@@ -137,7 +138,7 @@ mod tests {
             }
             s.push_str(&digits[point..]);
             if (r >> 20) & 7 == 0 {
-                s.push_str(&format!("e{}", (r >> 24) % 40) as &str);
+                s.push_str(&format!("e{}", (r >> 24) % 40));
             }
             same(&s);
         }

@@ -267,7 +267,6 @@ fn fast_frames(s: &[u8], st: &mut State<'_>) -> Option<usize> {
     const FRAME: &[u8] = b"<MotionFrame>";
     const FRAME_END: &[u8] = b"</MotionFrame>";
     let mut i = 0;
-    let mut frame = 0usize;
     let mut first_end = 0;
     loop {
         i = skip_ws(s, i);
@@ -286,15 +285,16 @@ fn fast_frames(s: &[u8], st: &mut State<'_>) -> Option<usize> {
             if r.starts_with(FRAME_END) {
                 i += FRAME_END.len();
                 st.end_frame().ok()?;
-                frame += 1;
                 // Size the frame arrays once from the length of frames 1 and 2 (frame
                 // 0 is often shorter: zero velocities), rather than growing them by
                 // reallocation and copying (~9 % of extraction time).
-                if frame == 1 {
-                    first_end = i;
-                } else if frame == 3 {
-                    let left = (s.len() - i) / ((i - first_end) / 2).max(1);
-                    st.reserve_frames(left + left / 20);
+                match st.m.timesteps.len() {
+                    1 => first_end = i,
+                    3 => {
+                        let left = (s.len() - i) / ((i - first_end) / 2).max(1);
+                        st.reserve_frames(left + left / 20);
+                    }
+                    _ => {}
                 }
                 break;
             }
