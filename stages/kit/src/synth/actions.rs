@@ -70,6 +70,25 @@ pub struct Generated {
     pub root_rotation: Vec<[f64; 3]>,
     /// frames × 44 (canonical order)
     pub joints: Vec<f64>,
+    /// What an annotator watching it could say about it.
+    pub facts: Facts,
+}
+
+/// The visible particulars of one generated motion that its sentences may mention
+/// ("twice", "with the left leg", "slowly", "high"): annotators describe what they
+/// see, so a sentence never contradicts them. `None`: the action has no such thing.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Facts {
+    /// Repetitions of a repeated action (jump, squat, kick, raise arms): 1–3.
+    pub reps: Option<usize>,
+    /// Which leg kicks.
+    pub kick_left: Option<bool>,
+    /// Locomotion speed within the action's range: 0 the slowest, 1 the fastest.
+    pub pace: Option<f64>,
+    /// Size of a jump, squat, kick or arm raise within the action's range (0–1).
+    pub size: Option<f64>,
+    /// Total heading change of a turn (rad, positive).
+    pub turn: Option<f64>,
 }
 
 /// Generate `seconds` of `action` at `fps` for a subject of height `h` (m).
@@ -112,6 +131,27 @@ pub fn generate(action: Action, h: f64, seconds: f64, fps: f64, rng: &mut Rng) -
         Action::Run => (rng.range(2500.0, 3800.0) * speed_scale, rng.range(1.3, 1.6)),
         Action::TurnLeft | Action::TurnRight => (0.0, rng.range(0.7, 0.9)),
         _ => (0.0, 0.0),
+    };
+    let facts = {
+        // Where |v| lies between the slowest (lo × 0.8) and fastest (hi × 1.2) speed.
+        let pace = |lo: f64, hi: f64| Some((v_fwd.abs() - 0.8 * lo) / (1.2 * hi - 0.8 * lo));
+        let repeated = matches!(
+            action,
+            Action::Jump | Action::Squat | Action::Kick | Action::RaiseArms
+        );
+        Facts {
+            reps: repeated.then_some(reps),
+            kick_left: (action == Action::Kick).then_some(kick_left),
+            pace: match action {
+                Action::WalkForward => pace(900.0, 1500.0),
+                Action::WalkBackward => pace(450.0, 800.0),
+                Action::Run => pace(2500.0, 3800.0),
+                _ => None,
+            },
+            size: repeated.then_some((amp - 0.8) / 0.4),
+            turn: matches!(action, Action::TurnLeft | Action::TurnRight)
+                .then_some(turn_total.abs()),
+        }
     };
 
     let mut rp = Vec::with_capacity(n);
@@ -291,6 +331,7 @@ pub fn generate(action: Action, h: f64, seconds: f64, fps: f64, rng: &mut Rng) -
         root_position: rp,
         root_rotation: rr,
         joints: jp,
+        facts,
     }
 }
 

@@ -17,7 +17,7 @@ use pipe_stage_api::{StageContext, StageKind};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use actions::{generate, Generated, Rng};
+pub use actions::{generate, Facts, Generated, Rng};
 pub use text::all_sentences;
 
 use crate::joints::KIT_JOINTS;
@@ -181,7 +181,7 @@ pub fn motion(i: usize, p: &SynthParams) -> (Motion, Vec<String>, Action) {
         Vec::new()
     } else {
         let k = 1 + rng.below(3);
-        text::pick(action, k, |m| rng.below(m))
+        text::pick(action, k, &g.facts, |m| rng.below(m))
     };
     (motion, sentences, action)
 }
@@ -208,7 +208,7 @@ pub fn write_dataset(
             let meta = serde_json::json!({
                 "nb_annotations": sentences.len(),
                 "source": {"database": {"identifier": "synthetic", "motion_id": i + 1}},
-                "synthetic": {"action": action.name(), "generator": "kit.synth/2", "seed": p.seed},
+                "synthetic": {"action": action.name(), "generator": "kit.synth/3", "seed": p.seed},
             });
             std::fs::write(
                 dir.join(format!("{id}_meta.json")),
@@ -237,7 +237,8 @@ impl StageKind for SynthStage {
     }
     fn version(&self) -> u32 {
         // 3: numbers written as short decimals (the same values to 1e-16).
-        3
+        // 4: sentences are true of their motion (counts, kicking leg, speed, size).
+        4
     }
     fn validate_params(&self, params: &BTreeMap<String, serde_json::Value>) -> Result<(), String> {
         SynthParams::from_params(params).map(|_| ())
@@ -345,5 +346,99 @@ mod tests {
             let z0 = m.root_position[0][2] / 1000.0 / m.height_m.unwrap_or(1.0);
             assert!((0.45..0.6).contains(&z0), "{a:?}: {z0}");
         }
+    }
+
+    /// Annotators describe what they see: the kicking leg, the number of jumps and
+    /// the walking speed a sentence names are those of its motion, measured on the
+    /// written motion itself.
+    #[test]
+    fn sentences_are_true_of_their_motion() {
+        let p = SynthParams::default();
+        let (lhx, rhx) = (
+            crate::joints::index("LHx_joint").expect("LHx"),
+            crate::joints::index("RHx_joint").expect("RHx"),
+        );
+        let (mut sides, mut counts) = (0, 0);
+        let (mut slow, mut fast) = (Vec::new(), Vec::new());
+        for i in 0..1300 {
+            let (m, sentences, a) = motion(i, &p);
+            let t = m.frames();
+            for s in &sentences {
+                let lower = s.to_lowercase();
+                let words: Vec<&str> = lower
+                    .split(|c: char| !c.is_alphabetic())
+                    .filter(|w| !w.is_empty())
+                    .collect();
+                match a {
+                    Action::Kick if words.contains(&"left") || words.contains(&"right") => {
+                        let peak = |k: usize| {
+                            (0..t)
+                                .map(|f| m.joint_position[f * 44 + k])
+                                .fold(f64::MIN, f64::max)
+                        };
+                        let left_higher = peak(lhx) > peak(rhx) + 0.5;
+                        let right_higher = peak(rhx) > peak(lhx) + 0.5;
+                        assert!(
+                            if words.contains(&"left") {
+                                left_higher
+                            } else {
+                                right_higher
+                            },
+                            "motion {i}: `{s}` (hips {:.2} / {:.2})",
+                            peak(lhx),
+                            peak(rhx)
+                        );
+                        sides += 1;
+                    }
+                    Action::Jump => {
+                        let said = if words.contains(&"once") {
+                            1
+                        } else if words.contains(&"twice") {
+                            2
+                        } else if lower.contains("a few times") {
+                            3
+                        } else {
+                            continue;
+                        };
+                        let mut z: Vec<f64> = m.root_position.iter().map(|r| r[2]).collect();
+                        let flying: Vec<bool> = {
+                            let mut sorted = z.clone();
+                            sorted.sort_by(f64::total_cmp);
+                            let ground = sorted[t / 2];
+                            z.iter_mut().map(|v| *v > ground + 100.0).collect()
+                        };
+                        let flights = flying.windows(2).filter(|w| w[1] && !w[0]).count()
+                            + usize::from(flying[0]);
+                        assert_eq!(flights, said, "motion {i}: `{s}`");
+                        counts += 1;
+                    }
+                    Action::WalkForward => {
+                        let fps = 1.0 / (m.timesteps[1] - m.timesteps[0]);
+                        let peak = m
+                            .root_position
+                            .windows(2)
+                            .map(|w| (w[1][0] - w[0][0]).hypot(w[1][1] - w[0][1]) * fps)
+                            .fold(0.0, f64::max);
+                        if words.contains(&"slowly") {
+                            slow.push(peak);
+                        } else if words.contains(&"quickly") {
+                            fast.push(peak);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert!(
+            sides >= 5 && counts >= 20,
+            "{sides} sides, {counts} counts checked"
+        );
+        assert!(slow.len() >= 5 && fast.len() >= 5, "{slow:?} {fast:?}");
+        let slowest_fast = fast.iter().cloned().fold(f64::MAX, f64::min);
+        let fastest_slow = slow.iter().cloned().fold(0.0, f64::max);
+        assert!(
+            fastest_slow < slowest_fast,
+            "slow walks up to {fastest_slow:.0} mm/s, quick ones from {slowest_fast:.0}"
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! Each action has a disjoint *held-out* pool of verb phrases that never appears in
 //! the training data, to measure generalisation to unseen wording.
 
+use super::actions::Facts;
 use super::Action;
 
 const SUBJECTS: &[&str] = &[
@@ -187,7 +188,7 @@ fn pools(
                 "runs toward the front",
                 "breaks into a run",
                 "runs hard",
-                "trots forward quickly",
+                "trots forward",
                 "runs away forward",
             ],
             &[
@@ -849,17 +850,89 @@ pub fn all_sentences(a: Action, held_out: bool) -> Vec<String> {
     out
 }
 
-/// Pick `n` distinct training sentences with the given random draws.
-pub fn pick(a: Action, n: usize, mut draw: impl FnMut(usize) -> usize) -> Vec<String> {
+/// Whether a phrase (verb phrase and detail) is true of a motion with these facts:
+/// a count ("once", "twice", "a few times") must be its number of repetitions, a
+/// kick's side its leg, a speed word ("slowly", "quickly", "at a normal pace") its
+/// place in the action's speed range, "high"/"deeply" a larger-than-middle size,
+/// "ninety degrees"/"half around" its turn. Words about things a motion does not
+/// have (the side of a wave is its action) are not checked.
+pub fn fits(phrase: &str, f: &Facts) -> bool {
+    let lower = phrase.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has = |w: &str| words.contains(&w);
+    let has_seq = |seq: &str| lower.contains(seq);
+    if let Some(reps) = f.reps {
+        let said = if has("once") {
+            Some(1)
+        } else if has("twice") {
+            Some(2)
+        } else if has_seq("a few times") || has_seq("several times") {
+            Some(3)
+        } else {
+            None
+        };
+        if said.is_some_and(|n| n != reps) {
+            return false;
+        }
+    }
+    if let Some(left) = f.kick_left {
+        if (has("left") && !left) || (has("right") && left) {
+            return false;
+        }
+    }
+    if let Some(pace) = f.pace {
+        let slow = has("slowly") || has("slow");
+        let fast = has("quickly") || has("fast") || has("speed") || has("sprints");
+        let normal = has("normal") || has("normally");
+        // A jog is the slower half of running.
+        let jog = has("jogs") || has("trots");
+        if (slow && pace >= 0.4)
+            || (fast && pace <= 0.6)
+            || (normal && !(0.3..=0.7).contains(&pace))
+            || (jog && pace >= 0.5)
+        {
+            return false;
+        }
+    }
+    if let Some(size) = f.size {
+        if (has("high") || has("deeply")) && size < 0.5 {
+            return false;
+        }
+    }
+    if let Some(turn) = f.turn {
+        let quarter = std::f64::consts::FRAC_PI_2;
+        if (has("ninety") && turn > 1.3 * quarter)
+            || (has_seq("half around") && turn < 1.6 * quarter)
+        {
+            return false;
+        }
+    }
+    true
+}
+
+/// Pick `n` distinct training sentences true of a motion with `facts`, with the
+/// given random draws.
+pub fn pick(
+    a: Action,
+    n: usize,
+    facts: &Facts,
+    mut draw: impl FnMut(usize) -> usize,
+) -> Vec<String> {
     let (train, _, details) = pools(a);
     let mut out: Vec<String> = Vec::new();
     let mut guard = 0;
-    while out.len() < n && guard < 100 {
+    while out.len() < n && guard < 1000 {
         guard += 1;
         let s = SUBJECTS[draw(SUBJECTS.len())];
         let v = train[draw(train.len())];
         let d = details[draw(details.len())];
         let t = TEMPLATES[draw(TEMPLATES.len())];
+        if !fits(&format!("{v}{d}"), facts) {
+            continue;
+        }
         let mut sent = render(t, s, v, d);
         // Annotators vary: some lowercase, some without a final period.
         match draw(6) {
