@@ -8,7 +8,10 @@ sentence vectors and (b) in the trained model's own text-feature space (its
 linear probe on each (fitted with the action labels) as the reference.
 Reads the default pipeline's artifacts (run `scripts/demo` or `pipe run train`
 first); needs the project venv (onnxruntime, tokenizers, safetensors, sklearn).
-Usage: .venv/bin/python benches/text_neighbours.py [--heldout 5000]
+With --text-only it needs only the data and its extraction (`pipe run extract`, no
+training): the raw-vector rows and the probe's accuracy per action, the quick check
+when widening `kit.synth`'s phrasings.
+Usage: .venv/bin/python benches/text_neighbours.py [--heldout 5000] [--text-only]
 """
 import argparse, glob, json, os
 from pathlib import Path
@@ -68,6 +71,8 @@ def knn_accuracy(train, train_y, held, held_y, k):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--heldout", type=int, default=5000, help="held-out paraphrases sampled")
+    ap.add_argument("--text-only", action="store_true",
+                    help="raw sentence vectors only: no trained model needed")
     a = ap.parse_args()
     kit = Path(newest("synth/*/kit"))
     action = {}
@@ -92,6 +97,31 @@ def main():
     X, ty = embed(ts), np.array([train[s] for s in ts])
     H, hy = embed([s for s, _ in held]), np.array([act for _, act in held])
 
+    print(f"{len(ts)} training sentences, {len(held)} held-out paraphrases\n")
+    print(f"{'space':<28} {'1-NN':>6} {'5-NN':>6} {'20-NN':>6} {'linear probe':>13}")
+    spaces = [("raw sentence vectors", (X, H))]
+    if not a.text_only:
+        spaces.append(("model text features", model_features(X, H)))
+    for name, (tr, he) in spaces:
+        accs = [knn_accuracy(tr, ty, he, hy, k) for k in (1, 5, 20)]
+        probe = LogisticRegression(max_iter=3000, C=10).fit(tr, ty)
+        print(f"{name:<28} " + " ".join(f"{x:>6.1%}" for x in accs)
+              + f" {probe.score(he, hy):>13.1%}")
+        if a.text_only:
+            pred = probe.predict(he)
+            print("\nprobe per action (held-out), and what it said instead:")
+            for act in sorted(set(hy)):
+                m = hy == act
+                wrong = {}
+                for p in pred[m & (pred != hy)]:
+                    wrong[p] = wrong.get(p, 0) + 1
+                top = ", ".join(f"{k} {v}" for k, v in sorted(wrong.items(), key=lambda kv: -kv[1])[:3])
+                print(f"  {act:<14} {np.mean(pred[m] == act):>6.1%}  {top}")
+    print("\n(k-NN: share of held-out paraphrases whose k nearest training sentences, "
+          "similarity-weighted, ask for their action)")
+
+
+def model_features(X, H):
     w = load_file(newest("train/*/model.safetensors"))
     W, b = w["text_proj.weight"], w["text_proj.bias"]
     g, beta = w["text_norm.weight"], w["text_norm.bias"]
@@ -101,15 +131,7 @@ def main():
         z = (z - z.mean(1, keepdims=True)) / np.sqrt(z.var(1, keepdims=True) + 1e-5)
         return z * g + beta
 
-    print(f"{len(ts)} training sentences, {len(held)} held-out paraphrases\n")
-    print(f"{'space':<28} {'1-NN':>6} {'5-NN':>6} {'20-NN':>6} {'linear probe':>13}")
-    for name, (tr, he) in [("raw sentence vectors", (X, H)),
-                           ("model text features", (features(X), features(H)))]:
-        accs = [knn_accuracy(tr, ty, he, hy, k) for k in (1, 5, 20)]
-        probe = LogisticRegression(max_iter=3000, C=10).fit(tr, ty).score(he, hy)
-        print(f"{name:<28} " + " ".join(f"{x:>6.1%}" for x in accs) + f" {probe:>13.1%}")
-    print("\n(share of held-out paraphrases whose k nearest training sentences, "
-          "similarity-weighted, ask for their action)")
+    return features(X), features(H)
 
 
 if __name__ == "__main__":
