@@ -367,10 +367,7 @@ mod tests {
             let t = m.frames();
             for s in &sentences {
                 let lower = s.to_lowercase();
-                let words: Vec<&str> = lower
-                    .split(|c: char| !c.is_alphabetic())
-                    .filter(|w| !w.is_empty())
-                    .collect();
+                let words = text::words(&lower);
                 match a {
                     Action::Kick if words.contains(&"left") || words.contains(&"right") => {
                         let peak = |k: usize| {

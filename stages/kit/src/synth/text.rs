@@ -874,6 +874,13 @@ pub fn all_sentences(a: Action, held_out: bool) -> Vec<String> {
     out
 }
 
+/// The words of a sentence (runs of letters).
+pub(crate) fn words(s: &str) -> Vec<&str> {
+    s.split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
 /// Whether a phrase (verb phrase and detail) is true of a motion with these facts:
 /// a count ("once", "twice", "a few times") must be its number of repetitions, a
 /// kick's side its leg, a speed word ("slowly", "quickly", "at a normal pace") its
@@ -882,10 +889,7 @@ pub fn all_sentences(a: Action, held_out: bool) -> Vec<String> {
 /// have (the side of a wave is its action) are not checked.
 pub fn fits(phrase: &str, f: &Facts) -> bool {
     let lower = phrase.to_lowercase();
-    let words: Vec<&str> = lower
-        .split(|c: char| !c.is_alphabetic())
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words = words(&lower);
     let has = |w: &str| words.contains(&w);
     let has_seq = |seq: &str| lower.contains(seq);
     if let Some(reps) = f.reps {
@@ -1000,10 +1004,7 @@ mod tests {
             for held_out in [false, true] {
                 for s in all_sentences(a, held_out) {
                     let lower = s.to_lowercase();
-                    let w: Vec<&str> = lower
-                        .split(|c: char| !c.is_alphabetic())
-                        .filter(|w| !w.is_empty())
-                        .collect();
+                    let w = words(&lower);
                     let female = w.contains(&"she") || lower.contains("a woman");
                     let male = w.contains(&"he") || lower.contains("a man");
                     if female {
