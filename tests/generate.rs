@@ -145,6 +145,40 @@ print(json.dumps([m[:, :3].tolist(), m[:, 6:].tolist()]))
     jumps_and_waves(&p, "7", "h", &["--set", "generate.velocity_guidance=1"]);
     assert_eq!(read("a"), read("g"));
     assert_ne!(read("a"), read("h"));
+    // Retrieval-initialised sampling: seeded, not plain retrieval's motion; with
+    // `--seconds auto` each sample is as long as the training motion it started
+    // from (the frame counts of the train split, rounded down to even, at most 160).
+    let init = [
+        "--set",
+        "generate.retrieval=5",
+        "--set",
+        "generate.retrieval_init=0.6",
+    ];
+    jumps_and_waves(&p, "7", "i", &init);
+    jumps_and_waves(&p, "7", "j", &init);
+    assert_eq!(read("i"), read("j"));
+    assert_ne!(read("d"), read("i"));
+    let mut a = vec!["a person jumps twice", "--count", "4", "--out", "k"];
+    a.extend_from_slice(&init);
+    generate(&p, &a).success();
+    let check = r#"
+import sys, polars as pl
+m = pl.read_parquet(sys.argv[1]).filter(pl.col("split") == "train")
+lengths = {min(160, max(2, f - f % 2)) for f in m["frames"].to_list()}
+g = pl.read_parquet(sys.argv[2])
+got = g["frames"].to_list()
+assert len(got) == 4 and all(f in lengths for f in got), (got, sorted(lengths))
+print(len(set(got)))
+"#;
+    let motions = p.entries("extract")[0].join("motions.parquet");
+    let generated = p.path().join("k").join("generated.parquet");
+    run_python(
+        check,
+        &[
+            motions.to_str().expect("utf-8"),
+            generated.to_str().expect("utf-8"),
+        ],
+    );
     // Samples of one prompt differ from each other (diversity across seeds).
     assert_ne!(
         read("a"),
@@ -212,6 +246,36 @@ fn bad_generate_input_is_a_clear_error_and_writes_nothing() {
     #[allow(clippy::permissions_set_readonly_false)]
     perm.set_readonly(false);
     std::fs::set_permissions(&weights, perm).expect("chmod");
+    // A checkpoint from before the bank's motions (TRAIN_VERSION < 5):
+    // retrieval_init says what to do; retrieval alone still works.
+    run_python(
+        "import sys\nfrom safetensors.numpy import load_file, save_file\n\
+         t = load_file(sys.argv[1])\n\
+         for k in ['motion_bank', 'motion_bank_offsets', 'text_bank_motions']: del t[k]\n\
+         save_file(t, sys.argv[1])",
+        &[weights.to_str().expect("utf-8 path")],
+    );
+    let init = [
+        "--set",
+        "generate.retrieval=5",
+        "--set",
+        "generate.retrieval_init=0.5",
+    ];
+    let mut a = vec!["a walk"];
+    a.extend_from_slice(&init);
+    fails_and_writes_nothing(&p, &a, "or set retrieval_init: 0", "nm");
+    generate(
+        &p,
+        &["a walk", "--set", "generate.retrieval=5", "--out", "nm"],
+    )
+    .success();
+    // Only retrieval_init without retrieval: a usage error.
+    fails_and_writes_nothing(
+        &p,
+        &["a walk", "--set", "generate.retrieval_init=0.5"],
+        "set retrieval to 1 or more",
+        "nn",
+    );
     // A checkpoint from before the training-sentence bank (TRAIN_VERSION < 4):
     // retrieval says what to do; without retrieval it still generates.
     run_python(
@@ -280,6 +344,12 @@ fn generate_and_evaluate_stages_end_the_pipeline() {
         m["diversity"].as_f64().unwrap_or(0.0) > 0.0,
         "seeds give different motions"
     );
+    // How far the samples are from the training motions, next to how far the
+    // training motions are from each other (both RMS in normalised features).
+    for k in ["nearest_train_distance", "real_nearest_train_distance"] {
+        let v = m[k].as_f64().unwrap_or(-1.0);
+        assert!(v > 0.0 && v < 10.0, "{k}: {m}");
+    }
     let code = r#"
 import sys, polars as pl
 d = sys.argv[1]
@@ -287,6 +357,7 @@ m = pl.read_parquet(d + "/metrics.parquet")
 assert set(m["set"]) == {"heldout", "train"} and m.height == 26, m
 s = pl.read_parquet(d + "/samples.parquet")
 assert s.height == 104 and {"label", "heading_change", "rise_m"} <= set(s.columns)
+assert s["nearest_train_rms"].null_count() == 0 and s["nearest_train_rms"].min() > 0
 g = pl.read_parquet(sys.argv[2] + "/generated.parquet")
 assert g.height == 4
 print("ok")

@@ -365,6 +365,7 @@ generate:
   velocity_guidance: null
   retrieval: 0
   retrieval_mix: 0.5
+  retrieval_init: 0.0
   threads: 1
 evaluate:
   sentences_per_action: 2

@@ -19,6 +19,118 @@ pub const FORMAT: &str = "pipe.motion-model/1";
 /// the weights in `model.safetensors` (what `retrieval` in generation snaps to).
 pub const TEXT_BANK: &str = "text_bank";
 
+/// The training motions behind [`TEXT_BANK`] (what `retrieval_init` starts from),
+/// written by `Dataset::train_motion_bank`: their normalised features end to end
+/// `[ΣT, F]`, where each begins `[M + 1]`, and the (bank row, motion) pairs `[P, 2]`.
+pub const MOTION_BANK: [&str; 3] = ["motion_bank", "motion_bank_offsets", "text_bank_motions"];
+
+/// The training motions of the sentence bank, in memory (CPU).
+#[derive(Debug)]
+pub struct MotionBank {
+    /// `[ΣT, F]` normalised features, row-major.
+    features: Vec<f32>,
+    width: usize,
+    /// Motion `m` is frames `offsets[m]..offsets[m + 1]`.
+    offsets: Vec<usize>,
+    /// Per bank row (sentence): the motions it was paired with.
+    pub motions_of: Vec<Vec<usize>>,
+}
+
+impl MotionBank {
+    /// Motion `m`'s features, `frames × F`.
+    pub fn motion(&self, m: usize) -> &[f32] {
+        &self.features[self.offsets[m] * self.width..self.offsets[m + 1] * self.width]
+    }
+
+    /// How many motions.
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Read and check the [`MOTION_BANK`] tensors (all three or none).
+fn motion_bank(
+    tensors: &BTreeMap<String, Tensor>,
+    file: &Path,
+    sentences: usize,
+    width: i64,
+) -> anyhow::Result<Option<MotionBank>> {
+    let found: Vec<&Tensor> = MOTION_BANK.iter().filter_map(|k| tensors.get(*k)).collect();
+    if found.is_empty() {
+        return Ok(None);
+    }
+    let [f, o, l] = found.as_slice() else {
+        bail!(
+            "{}: has only some of the motion bank's tensors {MOTION_BANK:?}",
+            file.display()
+        );
+    };
+    let bad = |what: String| anyhow::anyhow!("{}: {what}", file.display());
+    if f.dim() != 2 || f.size()[1] != width {
+        return Err(bad(format!(
+            "`{}` has shape {:?}, expected [frames, {width}]",
+            MOTION_BANK[0],
+            f.size()
+        )));
+    }
+    let ints = |t: &Tensor, name: &str| -> anyhow::Result<Vec<i64>> {
+        Vec::<i64>::try_from(t.reshape([-1]).to_kind(tch::Kind::Int64))
+            .map_err(|e| bad(format!("`{name}`: {e}")))
+    };
+    let offsets = ints(o, MOTION_BANK[1])?;
+    let frames = f.size()[0];
+    if o.dim() != 1
+        || offsets.first() != Some(&0)
+        || offsets.last() != Some(&frames)
+        || offsets.windows(2).any(|w| w[1] <= w[0])
+    {
+        return Err(bad(format!(
+            "`{}` must rise from 0 to the {frames} frames of `{}`, one step per motion",
+            MOTION_BANK[1], MOTION_BANK[0]
+        )));
+    }
+    let links = ints(l, MOTION_BANK[2])?;
+    let motions = offsets.len() - 1;
+    let mut motions_of = vec![Vec::new(); sentences];
+    if l.dim() != 2 || l.size()[1] != 2 {
+        return Err(bad(format!(
+            "`{}` has shape {:?}, expected [pairs, 2]",
+            MOTION_BANK[2],
+            l.size()
+        )));
+    }
+    for p in links.chunks_exact(2) {
+        match (usize::try_from(p[0]), usize::try_from(p[1])) {
+            (Ok(s), Ok(m)) if s < sentences && m < motions => motions_of[s].push(m),
+            _ => {
+                return Err(bad(format!(
+                    "`{}` pairs sentence {} with motion {}: outside the {sentences} \
+                     sentences and {motions} motions",
+                    MOTION_BANK[2], p[0], p[1]
+                )))
+            }
+        }
+    }
+    if let Some(s) = motions_of.iter().position(Vec::is_empty) {
+        return Err(bad(format!(
+            "`{}` gives bank sentence {s} no motion",
+            MOTION_BANK[2]
+        )));
+    }
+    let features = Vec::<f32>::try_from(f.reshape([-1]).to_kind(tch::Kind::Float))
+        .map_err(|e| bad(format!("`{}`: {e}", MOTION_BANK[0])))?;
+    Ok(Some(MotionBank {
+        features,
+        width: width as usize,
+        offsets: offsets.into_iter().map(|x| x as usize).collect(),
+        motions_of,
+    }))
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelCard {
@@ -89,8 +201,14 @@ pub fn read_tensors(file: &Path) -> anyhow::Result<BTreeMap<String, Tensor>> {
 }
 
 /// A rebuilt model: its variables, the network, its card and, when the checkpoint
-/// has one, the training-sentence bank ([`TEXT_BANK`]).
-pub type Loaded = (nn::VarStore, MotionModel, ModelCard, Option<Tensor>);
+/// has them, the training-sentence bank ([`TEXT_BANK`]) and its motions ([`MOTION_BANK`]).
+pub type Loaded = (
+    nn::VarStore,
+    MotionModel,
+    ModelCard,
+    Option<Tensor>,
+    Option<MotionBank>,
+);
 
 /// Rebuild the model of the checkpoint folder `dir` on `device`.
 pub fn load(dir: &Path, device: Device) -> anyhow::Result<Loaded> {
@@ -131,7 +249,11 @@ pub fn load_files(weights: &Path, cfg_path: &Path, device: Device) -> anyhow::Re
         Some(b) => Some(b.to_device(device)),
         None => None,
     };
-    Ok((vs, model, card, bank))
+    let motions = match &bank {
+        Some(b) => motion_bank(&tensors, weights, b.size()[0] as usize, card.dims.features)?,
+        None => None,
+    };
+    Ok((vs, model, card, bank, motions))
 }
 
 /// Write `tensors` to `file` atomically (temp file + rename).
@@ -204,8 +326,9 @@ mod tests {
     fn a_saved_model_loads_back_identically() {
         let d = tempfile::tempdir().expect("tmp");
         let card = save(d.path(), small());
-        let (vs, _m, back, bank) = load(d.path(), Device::Cpu).expect("load");
+        let (vs, _m, back, bank, motions) = load(d.path(), Device::Cpu).expect("load");
         assert!(bank.is_none());
+        assert!(motions.is_none());
         assert_eq!(back, card);
         let saved = read_tensors(&d.path().join("model.safetensors")).expect("read");
         for (name, t) in named(&vs) {
@@ -237,6 +360,51 @@ mod tests {
             err.contains("`text_bank` has shape [5, 7], expected [sentences, 8]"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_bank_motions_load_and_broken_ones_are_refused() {
+        let d = tempfile::tempdir().expect("tmp");
+        save(d.path(), small());
+        let w = d.path().join("model.safetensors");
+        let base: Vec<(String, Tensor)> = read_tensors(&w).expect("read").into_iter().collect();
+        let f32s = |v: &[f32], shape: &[i64]| Tensor::from_slice(v).view(shape);
+        let i64s = |v: &[i64], shape: &[i64]| Tensor::from_slice(v).view(shape);
+        // Two sentences, two motions (3 and 2 frames); sentence 1 describes both.
+        let feats: Vec<f32> = (0..5 * 50).map(|i| i as f32).collect();
+        let write = |offsets: &[i64], links: &[i64]| {
+            let mut t: Vec<(String, Tensor)> = base
+                .iter()
+                .map(|(n, x)| (n.clone(), x.shallow_clone()))
+                .collect();
+            t.push((TEXT_BANK.into(), f32s(&[0.0; 16], &[2, 8])));
+            t.push((MOTION_BANK[0].into(), f32s(&feats, &[5, 50])));
+            t.push((MOTION_BANK[1].into(), i64s(offsets, &[-1])));
+            t.push((MOTION_BANK[2].into(), i64s(links, &[-1, 2])));
+            write_tensors(&w, &t).expect("write");
+        };
+        write(&[0, 3, 5], &[0, 0, 1, 0, 1, 1]);
+        let mb = load(d.path(), Device::Cpu)
+            .expect("load")
+            .4
+            .expect("motions");
+        assert_eq!(mb.motions_of, vec![vec![0], vec![0, 1]]);
+        assert_eq!(mb.motion(1).len(), 2 * 50);
+        assert_eq!(mb.motion(1)[0], 150.0);
+        for (offsets, links, want) in [
+            (
+                &[0i64, 3, 4][..],
+                &[0i64, 0, 1, 1][..],
+                "must rise from 0 to the 5 frames",
+            ),
+            (&[0, 3, 3, 5], &[0, 0, 1, 1], "must rise from 0"),
+            (&[0, 3, 5], &[0, 0, 1, 2], "pairs sentence 1 with motion 2"),
+            (&[0, 3, 5], &[0, 0, 0, 1], "gives bank sentence 1 no motion"),
+        ] {
+            write(offsets, links);
+            let err = load_err(d.path());
+            assert!(err.contains(want), "{err}");
+        }
     }
 
     #[test]

@@ -210,6 +210,42 @@ impl Dataset {
         Tensor::from_slice(&v).view([idx.len() as i64, d as i64])
     }
 
+    /// The training motions behind [`Dataset::train_bank`], for `retrieval_init`:
+    /// their normalised features end to end `[ΣT, F]`, where each begins (`[M + 1]`,
+    /// the last the total), and every (bank row, motion row) pair `[P, 2]`.
+    pub fn train_motion_bank(&self) -> [Tensor; 3] {
+        let pairs = self.split("train");
+        let rows: BTreeMap<usize, i64> = pairs
+            .iter()
+            .map(|&(_, s)| s)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .zip(0..)
+            .collect();
+        let motions: BTreeMap<usize, i64> = pairs
+            .iter()
+            .map(|&(m, _)| m)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .zip(0..)
+            .collect();
+        let mut features = Vec::new();
+        let mut offsets = vec![0i64];
+        for &m in motions.keys() {
+            features.extend_from_slice(&self.motions[m].features);
+            offsets.push((features.len() / N_FEATURES) as i64);
+        }
+        // One entry per distinct pair, in bank order.
+        let mut links: Vec<[i64; 2]> = pairs.iter().map(|(m, s)| [rows[s], motions[m]]).collect();
+        links.sort_unstable();
+        links.dedup();
+        [
+            Tensor::from_slice(&features).view([-1, N_FEATURES as i64]),
+            Tensor::from_slice(&offsets),
+            Tensor::from_slice(&links.concat()).view([-1, 2]),
+        ]
+    }
+
     /// A padded batch of `pairs`; clips longer than `max_frames` are cropped at a
     /// position drawn from `rng`; T is rounded up to a multiple of `k`.
     pub fn batch(

@@ -8,7 +8,9 @@
 //! 3. For every action: held-out paraphrases (never in the data) and training
 //!    sentences → generated motions (several seeds) → criteria → accuracy per action,
 //!    left/right and forward/backward swaps, diversity across seeds, drift of in-place
-//!    actions.
+//!    actions, and how close each generated motion is to its nearest training motion
+//!    (against the same distance between the training motions themselves): a model
+//!    that hands back its training data scores well on the criteria, and this shows it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -22,9 +24,9 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::criteria::{classify, measure, Measures, ACTIONS, IN_PLACE, OPPOSITES};
-use crate::generate::{GenerateConfig, Generated, Generator, Seconds};
+use crate::generate::{resample, GenerateConfig, Generated, Generator, Seconds};
 use pipe_kit::body::{foot_skating, forward, Skeleton};
-use pipe_motion::features::to_features;
+use pipe_motion::features::{to_features, N_FEATURES};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -49,6 +51,8 @@ pub struct EvaluateConfig {
     /// see `generate::snap`.
     pub retrieval: usize,
     pub retrieval_mix: f64,
+    /// Retrieval-initialised sampling (0: off); see `GenerateConfig::retrieval_init`.
+    pub retrieval_init: f64,
     pub seconds: Seconds,
     pub device: String,
     pub threads: i32,
@@ -68,6 +72,7 @@ impl Default for EvaluateConfig {
             velocity_guidance: None,
             retrieval: 0,
             retrieval_mix: 0.5,
+            retrieval_init: 0.0,
             seconds: Seconds::Auto,
             device: "auto".into(),
             threads: 0,
@@ -103,6 +108,7 @@ impl EvaluateConfig {
             velocity_guidance: self.velocity_guidance,
             retrieval: self.retrieval,
             retrieval_mix: self.retrieval_mix,
+            retrieval_init: self.retrieval_init,
             device: self.device.clone(),
             threads: self.threads,
             ..Default::default()
@@ -218,6 +224,9 @@ pub struct Judged {
     pub measures: Measures,
     /// Foot skating on the MMM body (m/s, `pipe_kit::body::foot_skating`).
     pub foot_skating: f64,
+    /// RMS distance to the nearest training motion ([`nearest_distances`]; `None`
+    /// when the checkpoint stores no training motions).
+    pub nearest_train: Option<f64>,
 }
 
 /// Everything the evaluation measured.
@@ -232,7 +241,44 @@ pub struct Report {
     pub real_drift_in_place: f64,
     /// Foot skating of the dataset's own motions (m/s).
     pub real_foot_skating: f64,
+    /// Each training motion's distance to its nearest *other* training motion, mean
+    /// (the scale [`Judged::nearest_train`] is read against).
+    pub real_nearest_train: Option<f64>,
     pub seconds: f64,
+}
+
+/// Frames each motion is resampled to for [`nearest_distances`].
+const COPY_FRAMES: usize = 32;
+
+/// Each motion (normalised features, `frames × F`) resampled to [`COPY_FRAMES`]
+/// frames, one row each: `[N, COPY_FRAMES · F]`.
+fn descriptors<'a>(motions: impl Iterator<Item = &'a [f32]>) -> Tensor {
+    let rows: Vec<Vec<f32>> = motions
+        .map(|m| resample(m, N_FEATURES, COPY_FRAMES))
+        .collect();
+    Tensor::from_slice(&rows.concat()).view([rows.len() as i64, (COPY_FRAMES * N_FEATURES) as i64])
+}
+
+/// For each row of `query` `[Q, D]` the RMS distance (per value) to its nearest row
+/// of `bank` `[M, D]`; with `skip_self` (query = bank) a row's own is skipped.
+/// Motions are compared at one length and timing ([`descriptors`]): a sample that
+/// replays a training motion, even time-stretched, is near 0.
+fn nearest_distances(query: &Tensor, bank: &Tensor, skip_self: bool) -> Vec<f64> {
+    if query.size()[0] == 0 || bank.size()[0] == 0 {
+        return Vec::new();
+    }
+    let sq = |t: &Tensor| {
+        t.square()
+            .sum_dim_intlist([1i64].as_slice(), true, Kind::Float)
+    };
+    let mut d2 = (sq(query) + sq(bank).tr() - query.matmul(&bank.tr()) * 2.0).clamp_min(0.0);
+    if skip_self {
+        d2 += Tensor::eye(query.size()[0], (Kind::Float, Device::Cpu)) * 1e30;
+    }
+    let min = (d2.amin([1i64].as_slice(), false) / query.size()[1] as f64).sqrt();
+    Vec::<f32>::try_from(min)
+        .map(|v| v.into_iter().map(f64::from).collect())
+        .unwrap_or_default()
 }
 
 pub fn evaluate(
@@ -344,6 +390,7 @@ pub fn evaluate(
             seed: g.seed,
             label: classify(&ms),
             measures: ms,
+            nearest_train: None,
         });
         by_prompt.entry(g.prompt_index).or_default().push(g);
     }
@@ -366,6 +413,20 @@ pub fn evaluate(
             }
         }
     }
+    let mut real_nearest_train = None;
+    if let Some(bank) = gen.train_motions().filter(|b| b.len() > 1) {
+        let b = descriptors((0..bank.len()).map(|m| bank.motion(m)));
+        let own = nearest_distances(&b, &b, true);
+        real_nearest_train = Some(own.iter().sum::<f64>() / own.len().max(1) as f64);
+        let feats: Vec<Vec<f32>> = samples
+            .iter()
+            .map(|g| g.features.iter().map(|&x| x as f32).collect())
+            .collect();
+        let q = descriptors(feats.iter().map(Vec::as_slice));
+        for (j, d) in judged.iter_mut().zip(nearest_distances(&q, &b, false)) {
+            j.nearest_train = Some(d);
+        }
+    }
     progress(4, 4, "judged");
     Ok(Report {
         criteria_accuracy_real: right as f64 / n_real.max(1) as f64,
@@ -379,6 +440,7 @@ pub fn evaluate(
             .collect(),
         real_drift_in_place: drift / n_drift.max(1) as f64,
         real_foot_skating: real_skating / n_real.max(1) as f64,
+        real_nearest_train,
         seconds: t0.elapsed().as_secs_f64(),
     })
 }
@@ -408,6 +470,10 @@ impl Report {
     }
 
     pub fn metrics_json(&self) -> serde_json::Value {
+        let mean = |v: &mut dyn Iterator<Item = f64>| {
+            let (s, n) = v.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+            (n > 0).then(|| s / n as f64)
+        };
         let per_action = |set: &str| -> serde_json::Map<String, serde_json::Value> {
             ACTIONS
                 .iter()
@@ -435,6 +501,8 @@ impl Report {
             "real_drift_in_place_m_per_s": self.real_drift_in_place,
             "foot_skating_m_per_s": self.judged.iter().map(|j| j.foot_skating).sum::<f64>() / self.judged.len().max(1) as f64,
             "real_foot_skating_m_per_s": self.real_foot_skating,
+            "nearest_train_distance": mean(&mut self.judged.iter().filter_map(|j| j.nearest_train)),
+            "real_nearest_train_distance": self.real_nearest_train,
             "criteria_accuracy_real": self.criteria_accuracy_real,
             "real_motions": self.real_motions,
             "probe_accuracy_heldout": self.probe_accuracy_heldout,
@@ -495,6 +563,7 @@ impl Report {
         let mut sentence = StringBuilder::new();
         let mut seed = UInt64Builder::new();
         let mut label = StringBuilder::new();
+        let mut nearest = Float64Builder::new();
         let names = [
             "seconds",
             "forward_m",
@@ -519,6 +588,7 @@ impl Report {
             sentence.append_value(&j.sentence);
             seed.append_value(j.seed);
             label.append_value(j.label);
+            nearest.append_option(j.nearest_train);
             let m = &j.measures;
             let vals = [
                 m.seconds,
@@ -551,10 +621,43 @@ impl Report {
         for (name, mut b) in names.iter().zip(cols_f) {
             cols.push((name, Arc::new(b.finish())));
         }
+        cols.push(("nearest_train_rms", Arc::new(nearest.finish())));
         pipe_tabular::write_batch(
             samples,
             RecordBatch::try_from_iter(cols)?,
             &[("pipe.schema".into(), "motion.evaluate_samples/1".into())],
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_distance_sees_a_replayed_training_motion() {
+        // Two "training motions": a ramp over 40 frames and a constant over 20.
+        let ramp: Vec<f32> = (0..40 * N_FEATURES)
+            .map(|i| (i / N_FEATURES) as f32 / 39.0)
+            .collect();
+        let flat = vec![2.0f32; 20 * N_FEATURES];
+        let bank = descriptors([ramp.as_slice(), flat.as_slice()].into_iter());
+        // The ramp played back at another length, the constant shifted by 0.5, and
+        // something far from both.
+        let slow: Vec<f32> = (0..80 * N_FEATURES)
+            .map(|i| (i / N_FEATURES) as f32 / 79.0)
+            .collect();
+        let shifted = vec![2.5f32; 30 * N_FEATURES];
+        let far = vec![-10.0f32; 10 * N_FEATURES];
+        let q = descriptors([slow.as_slice(), shifted.as_slice(), far.as_slice()].into_iter());
+        let d = nearest_distances(&q, &bank, false);
+        assert_eq!(d.len(), 3);
+        assert!(d[0] < 1e-3, "{d:?}");
+        assert!((d[1] - 0.5).abs() < 1e-3, "{d:?}");
+        assert!(d[2] > 10.0, "{d:?}");
+        // Within the bank: each motion's nearest other one, never itself.
+        let own = nearest_distances(&bank, &bank, true);
+        assert!(own.iter().all(|&x| x > 1.0), "{own:?}");
+        assert!(nearest_distances(&q, &descriptors(std::iter::empty()), false).is_empty());
     }
 }

@@ -98,6 +98,13 @@ pub struct GenerateConfig {
     /// How far (0: not at all, 1: all the way to their weighted mean; default 0.5,
     /// the best measured).
     pub retrieval_mix: f64,
+    /// Retrieval-initialised sampling (0: off): start each sample not from pure
+    /// noise but from a training motion of one of the `retrieval` nearest training
+    /// sentences (drawn by similarity), noised to this level t/T, and denoise from
+    /// there (SDEdit, Meng et al. 2022, with the starting motion found by the text,
+    /// as in retrieval-augmented motion diffusion). The lower, the more of the
+    /// retrieved motion's layout stays; see README.
+    pub retrieval_init: f64,
     /// `auto`, `cpu`, `cuda`, `cuda:N`.
     pub device: String,
     /// CPU threads for libtorch and the text encoder (0: default).
@@ -125,6 +132,7 @@ impl Default for GenerateConfig {
             velocity_guidance: None,
             retrieval: 0,
             retrieval_mix: 0.5,
+            retrieval_init: 0.0,
             device: "auto".into(),
             threads: 0,
             height_m: 1.75,
@@ -161,6 +169,7 @@ impl GenerateConfig {
             ("eta_from", self.eta_from),
             ("guidance_rescale", self.guidance_rescale),
             ("retrieval_mix", self.retrieval_mix),
+            ("retrieval_init", self.retrieval_init),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!("{k} must be in [0, 1], got {v}"));
@@ -171,6 +180,13 @@ impl GenerateConfig {
                 "retrieval must be 0 (off) to 1000 nearest sentences, got {}",
                 self.retrieval
             ));
+        }
+        if self.retrieval_init > 0.0 && self.retrieval == 0 {
+            return Err(
+                "retrieval_init starts from the motions of the `retrieval` nearest training \
+                 sentences: set retrieval to 1 or more"
+                    .into(),
+            );
         }
         if self.steps < 1 {
             return Err(format!("steps must be at least 1, got {}", self.steps));
@@ -246,6 +262,8 @@ pub struct Generator {
     encoder: pipe_text::encoder::Encoder,
     /// The training sentences' vectors (`None` in checkpoints written before it).
     bank: Option<Tensor>,
+    /// Their motions (`None` in checkpoints written before them).
+    motions: Option<checkpoint::MotionBank>,
     device: Device,
 }
 
@@ -263,22 +281,59 @@ pub fn snap(
     k: usize,
     mix: f64,
 ) -> Tensor {
-    let unit = |t: &Tensor| {
-        t / t
-            .norm_scalaropt_dim(2.0, [1i64].as_slice(), true)
-            .clamp_min(1e-12)
-    };
-    let k = (k as i64).min(bank.size()[0]).max(1);
-    let sim = unit(keys.0).matmul(&unit(keys.1).tr());
-    let (top, idx) = sim.topk(k, 1, true, true);
-    let w = top.clamp_min(1e-6);
-    let w = &w / w.sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
+    let (w, idx) = nearest(keys, k);
+    let k = idx.size()[1];
     let (p, dt) = (pooled.size()[0], pooled.size()[1]);
     let near = bank.index_select(0, &idx.reshape([-1])).view([p, k, dt]);
     let mean = (w.unsqueeze(-1) * near).sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
     let moved = pooled * (1.0 - mix) + mean * mix;
     let len = pooled.norm_scalaropt_dim(2.0, [1i64].as_slice(), true);
     unit(&moved) * len
+}
+
+/// Each row at length 1.
+fn unit(t: &Tensor) -> Tensor {
+    t / t
+        .norm_scalaropt_dim(2.0, [1i64].as_slice(), true)
+        .clamp_min(1e-12)
+}
+
+/// Each row of `keys.0` `[P, D]`: its `k` most cosine-similar rows of `keys.1`
+/// `[N, D]` (all `N` when fewer) and their weights, the similarities (floored at a
+/// small positive number) summing to 1: `([P, k] weights, [P, k] indices)`.
+pub fn nearest(keys: (&Tensor, &Tensor), k: usize) -> (Tensor, Tensor) {
+    let k = (k as i64).min(keys.1.size()[0]).max(1);
+    let sim = unit(keys.0).matmul(&unit(keys.1).tr());
+    let (top, idx) = sim.topk(k, 1, true, true);
+    let w = top.clamp_min(1e-6);
+    let w = &w / w.sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
+    (w, idx)
+}
+
+/// `features` (`frames × F`) resampled to `n` frames by linear interpolation (the
+/// first and last frames kept).
+pub fn resample(features: &[f32], width: usize, n: usize) -> Vec<f32> {
+    let m = features.len() / width;
+    if m == 0 || n == 0 {
+        return vec![0.0; n * width];
+    }
+    let mut out = Vec::with_capacity(n * width);
+    for i in 0..n {
+        let pos = if n > 1 {
+            i as f64 * (m - 1) as f64 / (n - 1) as f64
+        } else {
+            0.0
+        };
+        let a = (pos.floor() as usize).min(m - 1);
+        let b = (a + 1).min(m - 1);
+        let u = (pos - a as f64) as f32;
+        let (ra, rb) = (
+            &features[a * width..(a + 1) * width],
+            &features[b * width..(b + 1) * width],
+        );
+        out.extend(ra.iter().zip(rb).map(|(x, y)| x + (y - x) * u));
+    }
+    out
 }
 
 impl Generator {
@@ -300,7 +355,7 @@ impl Generator {
         // In turn: loading the encoder on a thread beside the model was slower
         // (0.28 vs 0.23 s for both, on 2 cores).
         let t0 = std::time::Instant::now();
-        let (vs, model, card, bank) = checkpoint::load_files(weights, config, device)?;
+        let (vs, model, card, bank, motions) = checkpoint::load_files(weights, config, device)?;
         let encoder =
             pipe_text::encoder::Encoder::load(encoder_dir, ort_lib, threads.max(1) as usize)?;
         tracing::debug!(
@@ -324,8 +379,14 @@ impl Generator {
             model,
             encoder,
             bank,
+            motions,
             device,
         })
+    }
+
+    /// The training motions stored with the model (`None` in checkpoints before them).
+    pub fn train_motions(&self) -> Option<&checkpoint::MotionBank> {
+        self.motions.as_ref()
     }
 
     /// Pooled vectors of `sentences` with the model's encoder, in batches of 64.
@@ -334,6 +395,45 @@ impl Generator {
         for chunk in sentences.chunks(64) {
             let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
             out.extend(self.encoder.encode_batch(&refs, false)?.pooled);
+        }
+        Ok(out)
+    }
+
+    /// For each row `(prompt, sample)`: a training motion of one of the prompt's
+    /// nearest training sentences (`near`: weights and bank rows `[P, k]`), the
+    /// sentence drawn by its weight and the motion among that sentence's, seeded by
+    /// the row's seed. Its normalised features, `frames × F`.
+    fn retrieve(
+        &self,
+        near: &(Tensor, Tensor),
+        rows: &[(usize, usize)],
+        seeds: &[u64],
+    ) -> anyhow::Result<Vec<&[f32]>> {
+        let Some(bank) = &self.motions else {
+            bail!(
+                "retrieval_init starts from training motions, which this model's checkpoint \
+                 predates: retrain it (`pipe run train`) or set retrieval_init: 0"
+            );
+        };
+        let k = near.1.size()[1] as usize;
+        let w = Vec::<f32>::try_from(near.0.to_device(Device::Cpu).reshape([-1]))?;
+        let idx = Vec::<i64>::try_from(near.1.to_device(Device::Cpu).reshape([-1]))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (&(p, _), &seed) in rows.iter().zip(seeds) {
+            let mut rng = crate::data::Rng::new(derive_seed(seed, 30, p as u64));
+            let u = (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32;
+            let ws = &w[p * k..(p + 1) * k];
+            let mut acc = 0.0;
+            let j = ws
+                .iter()
+                .position(|x| {
+                    acc += x;
+                    u < acc
+                })
+                .unwrap_or(k - 1);
+            let motions = &bank.motions_of[idx[p * k + j] as usize];
+            let m = motions[rng.below(motions.len() as u64) as usize];
+            out.push(bank.motion(m));
         }
         Ok(out)
     }
@@ -363,6 +463,7 @@ impl Generator {
         let mut pooled_p = Tensor::from_slice(&enc.pooled.concat())
             .view([prompts.len() as i64, dt])
             .to_device(self.device);
+        let mut near = None;
         if cfg.retrieval > 0 {
             let Some(bank) = &self.bank else {
                 bail!(
@@ -382,6 +483,7 @@ impl Generator {
             let (Some(kp), Some(kb)) = keys else {
                 bail!("retrieval moves the pooled sentence vector, which a `tokens`-only model does not use: set retrieval: 0");
             };
+            near = Some(nearest((&kp, &kb), cfg.retrieval));
             pooled_p = snap(
                 &pooled_p,
                 bank,
@@ -424,11 +526,36 @@ impl Generator {
                     .to_device(self.device),
             )
         });
-        let frames: Vec<i64> = rows.iter().map(|&(p, _)| frames_p[p]).collect();
         let seeds: Vec<u64> = rows
             .iter()
             .map(|&(_, k)| derive_seed(cfg.seed, 20, k as u64))
             .collect();
+        let mut frames: Vec<i64> = rows.iter().map(|&(p, _)| frames_p[p]).collect();
+        let init = match (&near, cfg.retrieval_init > 0.0) {
+            (Some(near), true) => {
+                let picks = self.retrieve(near, &rows, &seeds)?;
+                if cfg.seconds == Seconds::Auto {
+                    // The retrieved motion's own length, not the estimate's.
+                    for (f, m) in frames.iter_mut().zip(&picks) {
+                        let k = self.card.model.frames_per_token;
+                        let n = (m.len() / N_FEATURES) as i64;
+                        *f = (n / k * k).clamp(k, self.card.model.max_frames);
+                    }
+                }
+                let t_max = frames.iter().copied().max().unwrap_or(1) as usize;
+                let mut x = vec![0f32; rows.len() * t_max * N_FEATURES];
+                for (r, m) in picks.iter().enumerate() {
+                    let v = resample(m, N_FEATURES, frames[r] as usize);
+                    x[r * t_max * N_FEATURES..][..v.len()].copy_from_slice(&v);
+                }
+                Some(
+                    Tensor::from_slice(&x)
+                        .view([rows.len() as i64, t_max as i64, N_FEATURES as i64])
+                        .to_device(self.device),
+                )
+            }
+            _ => None,
+        };
         let req = Request {
             pooled: &pooled,
             tokens: token_t.as_ref().map(|(a, b)| (a, b)),
@@ -440,6 +567,7 @@ impl Generator {
             eta_from: cfg.eta_from,
             guidance_rescale: cfg.guidance_rescale,
             velocity_guidance: cfg.velocity_guidance,
+            init: init.as_ref().map(|x| (x, cfg.retrieval_init)),
         };
         let x = sample(&self.model, &req, self.device)
             .to_device(Device::Cpu)
@@ -752,6 +880,23 @@ mod tests {
     }
 
     #[test]
+    fn resample_keeps_the_ends_and_interpolates_between() {
+        // Three frames of two features.
+        let m = [0.0f32, 10.0, 1.0, 20.0, 3.0, 40.0];
+        assert_eq!(resample(&m, 2, 3), m.to_vec());
+        assert_eq!(
+            resample(&m, 2, 5),
+            vec![0.0, 10.0, 0.5, 15.0, 1.0, 20.0, 2.0, 30.0, 3.0, 40.0]
+        );
+        assert_eq!(resample(&m, 2, 2), vec![0.0, 10.0, 3.0, 40.0]);
+        assert_eq!(resample(&m, 2, 1), vec![0.0, 10.0]);
+        assert_eq!(
+            resample(&m[..2], 2, 3),
+            vec![0.0, 10.0, 0.0, 10.0, 0.0, 10.0]
+        );
+    }
+
+    #[test]
     fn sampler_settings_are_checked() {
         let bad = |c: GenerateConfig| c.check(None).err().unwrap_or_default();
         let base = GenerateConfig {
@@ -779,5 +924,16 @@ mod tests {
             ..base.clone()
         })
         .contains("eta_from must be in [0, 1], got 2"));
+        assert!(bad(GenerateConfig {
+            retrieval: 5,
+            retrieval_init: 1.5,
+            ..base.clone()
+        })
+        .contains("retrieval_init must be in [0, 1], got 1.5"));
+        assert!(bad(GenerateConfig {
+            retrieval_init: 0.5,
+            ..base.clone()
+        })
+        .contains("set retrieval to 1 or more"));
     }
 }

@@ -30,7 +30,7 @@ use config::{ModelConfig, TrainConfig};
 use train::{LogRow, Trainer};
 
 /// Bump when training's outputs change for the same inputs.
-pub const TRAIN_VERSION: u32 = 4; // 4: model.safetensors holds the training-sentence bank
+pub const TRAIN_VERSION: u32 = 5; // 4: model.safetensors holds the training-sentence bank; 5: and its motions
 
 pub fn write_log(path: &Path, rows: &[LogRow]) -> anyhow::Result<()> {
     let mut step = UInt64Builder::new();
@@ -274,8 +274,9 @@ impl StageKind for EvaluateStage {
         "motion.evaluate"
     }
     fn version(&self) -> u32 {
-        // 2: foot skating on the MMM body; 3: retrieval by the model's text features.
-        3
+        // 2: foot skating on the MMM body; 3: retrieval by the model's text features;
+        // 4: distance to the nearest training motion.
+        4
     }
     fn environment(&self, project_dir: &Path) -> BTreeMap<String, String> {
         GenerateStage.environment(project_dir)

@@ -40,6 +40,10 @@ pub struct Request<'a> {
     /// `φ · rescaled + (1 − φ) · guided`. 0 = plain guidance. Counters the
     /// over-amplified amplitudes (strides, speeds) of large guidance scales.
     pub guidance_rescale: f64,
+    /// Start from these motions (`[N, T, F]`, normalised, T the longest request)
+    /// noised to level `t/T` = the given fraction, instead of from pure noise at
+    /// the last step (SDEdit, Meng et al. 2022); the DDIM steps above it are skipped.
+    pub init: Option<(&'a Tensor, f64)>,
 }
 
 /// The descending timesteps of a `steps`-step sampler over a `total`-step schedule.
@@ -153,12 +157,26 @@ pub fn sample(model: &MotionModel, req: &Request, device: Device) -> Tensor {
                 out
             }
         };
+        let mut ts = timesteps(sched.steps(), req.steps);
+        let x_t = match req.init {
+            Some((x0, level)) => {
+                let t0 = (level * (sched.steps() - 1) as f64).round() as i64;
+                ts.retain(|&t| t <= t0);
+                // At least the last step, which returns the denoised motion.
+                if ts.is_empty() {
+                    ts.push(0);
+                }
+                let ab = sched.alpha_bar[ts[0] as usize];
+                x0 * ab.sqrt() + noise_for(10, 0) * (1.0 - ab).sqrt()
+            }
+            None => noise_for(10, 0),
+        };
         ddim(
             &sched,
             &predict,
-            noise_for(10, 0),
+            x_t,
             &mask_f,
-            req.steps,
+            &ts,
             (req.eta, req.eta_from),
             &|i| noise_for(11, i),
         )
@@ -195,19 +213,19 @@ pub fn rescale(guided: &Tensor, cond: &Tensor, mask_f: &Tensor, phi: f64) -> Ten
     guided * (ratio * phi + (1.0 - phi))
 }
 
-/// DDIM from `x_T` (`[N, T, F]`, standard normal) with an x0 predictor; padded frames
-/// (`mask_f` 0) stay zero. `(η, from)`: stochasticity, applied to the steps whose
-/// t/(T − 1) ≥ `from`. Returns the final x0 estimate.
+/// DDIM over the descending timesteps `ts` from `x_t` (`[N, T, F]`, noised to
+/// `ts[0]`; standard normal when that is the last step) with an x0 predictor; padded
+/// frames (`mask_f` 0) stay zero. `(η, from)`: stochasticity, applied to the steps
+/// whose t/(T − 1) ≥ `from`. Returns the final x0 estimate.
 pub fn ddim(
     sched: &Schedule,
     predict: &dyn Fn(&Tensor, i64) -> Tensor,
     x_t: Tensor,
     mask_f: &Tensor,
-    steps: i64,
+    ts: &[i64],
     (eta, eta_from): (f64, f64),
     noise: &dyn Fn(u64) -> Tensor,
 ) -> Tensor {
-    let ts = timesteps(sched.steps(), steps);
     let last = (sched.steps() - 1).max(1) as f64;
     let mut x = x_t * mask_f;
     let mut x0 = x.zeros_like();
@@ -276,7 +294,8 @@ mod tests {
             let x_t = gauss();
             let mask = Tensor::ones([4000, 2, 1], (Kind::Float, Device::Cpu));
             let noise = |_| gauss();
-            let x = ddim(&sched, &predict, x_t, &mask, steps, eta, &noise);
+            let ts = timesteps(1000, steps);
+            let x = ddim(&sched, &predict, x_t, &mask, &ts, eta, &noise);
             let m = x.mean(Kind::Float).double_value(&[]);
             let v = x.var(true).double_value(&[]);
             assert!((m - mu).abs() < tol, "{steps} steps, {eta:?}: mean {m}");
@@ -301,7 +320,15 @@ mod tests {
             };
             let x_t = Tensor::ones([1, 2, 3], (Kind::Float, Device::Cpu));
             let mask = Tensor::ones([1, 2, 1], (Kind::Float, Device::Cpu));
-            let _ = ddim(&sched, &predict, x_t, &mask, 10, (1.0, from), &noise);
+            let _ = ddim(
+                &sched,
+                &predict,
+                x_t,
+                &mask,
+                &timesteps(1000, 10),
+                (1.0, from),
+                &noise,
+            );
             assert_eq!(drawn.into_inner(), want, "eta_from {from}");
         }
     }

@@ -740,6 +740,12 @@ impl<'a> Trainer<'a> {
             .filter(|(n, _)| !n.starts_with(AUX_PREFIX))
             .map(|(n, p)| (n.clone(), p.shallow_clone()))
             .chain([(checkpoint::TEXT_BANK.to_string(), self.data.train_bank())])
+            .chain(
+                checkpoint::MOTION_BANK
+                    .iter()
+                    .map(|k| k.to_string())
+                    .zip(self.data.train_motion_bank()),
+            )
             .collect();
         checkpoint::write_tensors(&dir.join("model.safetensors"), &model)?;
         std::fs::write(
