@@ -158,6 +158,11 @@ print(json.dumps([m[:, :3].tolist(), m[:, 6:].tolist()]))
     jumps_and_waves(&p, "7", "j", &init);
     assert_eq!(read("i"), read("j"));
     assert_ne!(read("d"), read("i"));
+    // Ranked by the model's own text gain: seeded too.
+    let ranked = [&init[..], &["--set", "generate.retrieval_rank=true"]].concat();
+    jumps_and_waves(&p, "7", "r1", &ranked);
+    jumps_and_waves(&p, "7", "r2", &ranked);
+    assert_eq!(read("r1"), read("r2"));
     let mut a = vec!["a person jumps twice", "--count", "4", "--out", "k"];
     a.extend_from_slice(&init);
     generate(&p, &a).success();
@@ -269,6 +274,19 @@ fn bad_generate_input_is_a_clear_error_and_writes_nothing() {
         &["a walk", "--set", "generate.retrieval=5", "--out", "nm"],
     )
     .success();
+    // Ranking without retrieval_init: a usage error.
+    fails_and_writes_nothing(
+        &p,
+        &[
+            "a walk",
+            "--set",
+            "generate.retrieval=5",
+            "--set",
+            "generate.retrieval_rank=true",
+        ],
+        "set retrieval_init above 0",
+        "nr",
+    );
     // Only retrieval_init without retrieval: a usage error.
     fails_and_writes_nothing(
         &p,

@@ -366,6 +366,7 @@ generate:
   retrieval: 0
   retrieval_mix: 0.5
   retrieval_init: 0.0
+  retrieval_rank: false
   threads: 1
 evaluate:
   sentences_per_action: 2

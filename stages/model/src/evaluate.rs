@@ -53,6 +53,8 @@ pub struct EvaluateConfig {
     pub retrieval_mix: f64,
     /// Retrieval-initialised sampling (0: off); see `GenerateConfig::retrieval_init`.
     pub retrieval_init: f64,
+    /// See `GenerateConfig::retrieval_rank`.
+    pub retrieval_rank: bool,
     pub seconds: Seconds,
     pub device: String,
     pub threads: i32,
@@ -73,6 +75,7 @@ impl Default for EvaluateConfig {
             retrieval: 0,
             retrieval_mix: 0.5,
             retrieval_init: 0.0,
+            retrieval_rank: false,
             seconds: Seconds::Auto,
             device: "auto".into(),
             threads: 0,
@@ -109,6 +112,7 @@ impl EvaluateConfig {
             retrieval: self.retrieval,
             retrieval_mix: self.retrieval_mix,
             retrieval_init: self.retrieval_init,
+            retrieval_rank: self.retrieval_rank,
             device: self.device.clone(),
             threads: self.threads,
             ..Default::default()

@@ -21,7 +21,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint::{self, ModelCard};
 use crate::data::derive_seed;
-use crate::sample::{sample, Request};
+use crate::sample::{sample, text_gain, Request};
 use pipe_kit::body::npy::WIDTH;
 use pipe_kit::body::{BodyMotion, Skeleton};
 use pipe_motion::features::{from_features, Start, N_FEATURES};
@@ -105,6 +105,11 @@ pub struct GenerateConfig {
     /// as in retrieval-augmented motion diffusion). The lower, the more of the
     /// retrieved motion's layout stays; see README.
     pub retrieval_init: f64,
+    /// With `retrieval_init`: rank the retrieved training motions by how much the
+    /// prompt helps the model itself denoise them ([`crate::sample::text_gain`], a
+    /// diffusion model used as a classifier of its own condition) and start only from
+    /// the better half, instead of from any of them by sentence similarity.
+    pub retrieval_rank: bool,
     /// `auto`, `cpu`, `cuda`, `cuda:N`.
     pub device: String,
     /// CPU threads for libtorch and the text encoder (0: default).
@@ -133,6 +138,7 @@ impl Default for GenerateConfig {
             retrieval: 0,
             retrieval_mix: 0.5,
             retrieval_init: 0.0,
+            retrieval_rank: false,
             device: "auto".into(),
             threads: 0,
             height_m: 1.75,
@@ -185,6 +191,13 @@ impl GenerateConfig {
             return Err(
                 "retrieval_init starts from the motions of the `retrieval` nearest training \
                  sentences: set retrieval to 1 or more"
+                    .into(),
+            );
+        }
+        if self.retrieval_rank && self.retrieval_init == 0.0 {
+            return Err(
+                "retrieval_rank ranks the motions retrieval_init starts from: set \
+                 retrieval_init above 0 (e.g. 0.7)"
                     .into(),
             );
         }
@@ -402,12 +415,16 @@ impl Generator {
     /// For each row `(prompt, sample)`: a training motion of one of the prompt's
     /// nearest training sentences (`near`: weights and bank rows `[P, k]`), the
     /// sentence drawn by its weight and the motion among that sentence's, seeded by
-    /// the row's seed. Its normalised features, `frames × F`.
+    /// the row's seed. With `rank` (the prompts' conditions `[P, Dt]` and a seed), only
+    /// the better half of those motions by [`text_gain`] can be drawn (each by its
+    /// sentence's weight shared among the sentence's motions). Normalised features,
+    /// `frames × F`.
     fn retrieve(
         &self,
         near: &(Tensor, Tensor),
         rows: &[(usize, usize)],
         seeds: &[u64],
+        rank: Option<(&Tensor, u64)>,
     ) -> anyhow::Result<Vec<&[f32]>> {
         let Some(bank) = &self.motions else {
             bail!(
@@ -418,24 +435,102 @@ impl Generator {
         let k = near.1.size()[1] as usize;
         let w = Vec::<f32>::try_from(near.0.to_device(Device::Cpu).reshape([-1]))?;
         let idx = Vec::<i64>::try_from(near.1.to_device(Device::Cpu).reshape([-1]))?;
+        let kept = match rank {
+            Some((pooled, seed)) => Some(self.rank(bank, &w, &idx, k, rows, pooled, seed)?),
+            None => None,
+        };
         let mut out = Vec::with_capacity(rows.len());
         for (&(p, _), &seed) in rows.iter().zip(seeds) {
             let mut rng = crate::data::Rng::new(derive_seed(seed, 30, p as u64));
             let u = (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32;
-            let ws = &w[p * k..(p + 1) * k];
-            let mut acc = 0.0;
-            let j = ws
-                .iter()
-                .position(|x| {
-                    acc += x;
-                    u < acc
-                })
-                .unwrap_or(k - 1);
-            let motions = &bank.motions_of[idx[p * k + j] as usize];
-            let m = motions[rng.below(motions.len() as u64) as usize];
+            let m = match kept.as_ref().and_then(|kept| kept.get(&p)) {
+                Some(c) => {
+                    let total: f32 = c.iter().map(|x| x.0).sum();
+                    c[draw(u * total, c.iter().map(|x| x.0), c.len())].1
+                }
+                None => {
+                    let j = draw(u, w[p * k..(p + 1) * k].iter().copied(), k);
+                    let motions = &bank.motions_of[idx[p * k + j] as usize];
+                    motions[rng.below(motions.len() as u64) as usize]
+                }
+            };
             out.push(bank.motion(m));
         }
         Ok(out)
+    }
+
+    /// For each prompt of `rows`: the motions of its `k` nearest training sentences
+    /// (at most [`RANK_PER_SENTENCE`] each, a sentence's weight shared among them),
+    /// ranked by [`text_gain`] under the prompt's condition `pooled[p]`, the better
+    /// half kept: `prompt → [(weight, motion)]`.
+    #[allow(clippy::too_many_arguments)]
+    fn rank(
+        &self,
+        bank: &checkpoint::MotionBank,
+        w: &[f32],
+        idx: &[i64],
+        k: usize,
+        rows: &[(usize, usize)],
+        pooled: &Tensor,
+        seed: u64,
+    ) -> anyhow::Result<BTreeMap<usize, Vec<(f32, usize)>>> {
+        let prompts: std::collections::BTreeSet<usize> = rows.iter().map(|r| r.0).collect();
+        // (prompt, weight, motion) of every candidate.
+        let mut cands = Vec::new();
+        for &p in &prompts {
+            for j in 0..k {
+                let ms = &bank.motions_of[idx[p * k + j] as usize];
+                let ms = &ms[..ms.len().min(RANK_PER_SENTENCE)];
+                for &m in ms {
+                    cands.push((p, w[p * k + j] / ms.len() as f32, m));
+                }
+            }
+        }
+        let fpt = self.card.model.frames_per_token;
+        let mut gains = Vec::with_capacity(cands.len());
+        for chunk in cands.chunks(64) {
+            let frames: Vec<i64> = chunk
+                .iter()
+                .map(|c| {
+                    let n = (bank.motion(c.2).len() / N_FEATURES) as i64;
+                    (n.min(self.card.model.max_frames) / fpt * fpt).max(fpt)
+                })
+                .collect();
+            let t_max = frames.iter().copied().max().unwrap_or(fpt) as usize;
+            let mut x = vec![0f32; chunk.len() * t_max * N_FEATURES];
+            for (r, (c, &n)) in chunk.iter().zip(&frames).enumerate() {
+                let m = bank.motion(c.2);
+                // Its first `n` frames (fewer when shorter than one token: padded).
+                let v = &m[..(n as usize * N_FEATURES).min(m.len())];
+                x[r * t_max * N_FEATURES..][..v.len()].copy_from_slice(v);
+            }
+            let x0 =
+                Tensor::from_slice(&x).view([chunk.len() as i64, t_max as i64, N_FEATURES as i64]);
+            let sel = Tensor::from_slice(&chunk.iter().map(|c| c.0 as i64).collect::<Vec<_>>())
+                .to_device(pooled.device());
+            // The same noise for every candidate: their gains differ by the motion only.
+            let noise_seeds = vec![derive_seed(seed, 31, 0); chunk.len()];
+            gains.extend(text_gain(
+                &self.model,
+                &pooled.index_select(0, &sel),
+                &x0,
+                &frames,
+                &noise_seeds,
+                self.device,
+            ));
+        }
+        let mut kept: BTreeMap<usize, Vec<(f32, usize, f64)>> = BTreeMap::new();
+        for (c, g) in cands.iter().zip(gains) {
+            kept.entry(c.0).or_default().push((c.1, c.2, g));
+        }
+        Ok(kept
+            .into_iter()
+            .map(|(p, mut v)| {
+                v.sort_by(|a, b| b.2.total_cmp(&a.2));
+                v.truncate(v.len().div_ceil(2));
+                (p, v.into_iter().map(|(w, m, _)| (w, m)).collect())
+            })
+            .collect())
     }
 
     /// Frames for `seconds`, a multiple of the model's frames per token.
@@ -492,6 +587,12 @@ impl Generator {
                 cfg.retrieval_mix,
             );
         }
+        if cfg.retrieval_rank && tokens_wanted {
+            bail!(
+                "retrieval_rank scores motions under the pooled sentence vector alone, and \
+                 this model also reads the sentence's tokens: set retrieval_rank: false"
+            );
+        }
         let frames_p: Vec<i64> = match cfg.seconds {
             Seconds::Fixed(s) => vec![self.frames_for(s); prompts.len()],
             Seconds::Auto => self.model.predict_frames(&pooled_p),
@@ -533,7 +634,8 @@ impl Generator {
         let mut frames: Vec<i64> = rows.iter().map(|&(p, _)| frames_p[p]).collect();
         let init = match (&near, cfg.retrieval_init > 0.0) {
             (Some(near), true) => {
-                let picks = self.retrieve(near, &rows, &seeds)?;
+                let rank = cfg.retrieval_rank.then_some((&pooled_p, cfg.seed));
+                let picks = self.retrieve(near, &rows, &seeds, rank)?;
                 if cfg.seconds == Seconds::Auto {
                     // The retrieved motion's own length, not the estimate's.
                     for (f, m) in frames.iter_mut().zip(&picks) {
@@ -617,6 +719,23 @@ impl Generator {
         Ok(out)
     }
 }
+
+/// The index the cumulative `weights` (of `n`) first pass `u` at; the last one when
+/// rounding leaves `u` beyond their sum.
+fn draw(u: f32, weights: impl Iterator<Item = f32>, n: usize) -> usize {
+    let mut acc = 0.0;
+    let mut weights = weights;
+    weights
+        .position(|x| {
+            acc += x;
+            u < acc
+        })
+        .unwrap_or(n - 1)
+}
+
+/// At most this many motions of one retrieved sentence are ranked (a common sentence
+/// such as "a person walks forward" can describe dozens).
+pub const RANK_PER_SENTENCE: usize = 4;
 
 /// A file-name-safe short form of a prompt.
 pub fn slug(prompt: &str) -> String {
