@@ -59,19 +59,23 @@ pub fn timesteps(total: i64, steps: i64) -> Vec<i64> {
     v
 }
 
+/// `[N, t_max]` bool: true on each motion's first `frames[i]` frames.
+fn frame_mask(frames: &[i64], t_max: i64, device: Device) -> Tensor {
+    let v: Vec<bool> = frames
+        .iter()
+        .flat_map(|&fr| (0..t_max).map(move |i| i < fr))
+        .collect();
+    Tensor::from_slice(&v)
+        .view([frames.len() as i64, t_max])
+        .to_device(device)
+}
+
 /// `[N, T, F]` normalised features (T = the longest request, padded frames zero).
 pub fn sample(model: &MotionModel, req: &Request, device: Device) -> Tensor {
     let n = req.frames.len() as i64;
     let t_max = req.frames.iter().copied().max().unwrap_or(1);
     let f = model.dims.features;
-    let mask_v: Vec<bool> = req
-        .frames
-        .iter()
-        .flat_map(|&fr| (0..t_max).map(move |i| i < fr))
-        .collect();
-    let mask = Tensor::from_slice(&mask_v)
-        .view([n, t_max])
-        .to_device(device);
+    let mask = frame_mask(req.frames, t_max, device);
     let mask_f = mask.to_kind(Kind::Float).unsqueeze(2);
     let noise_for = |purpose: u64, salt: u64| -> Tensor {
         let per: Vec<Tensor> = req
@@ -212,13 +216,7 @@ pub fn text_gain(
     let f = x0.size()[2];
     let sched = Schedule::cosine(model.cfg.diffusion_steps, device);
     let last = (sched.steps() - 1) as f64;
-    let mask_v: Vec<bool> = frames
-        .iter()
-        .flat_map(|&fr| (0..t_max).map(move |i| i < fr))
-        .collect();
-    let mask = Tensor::from_slice(&mask_v)
-        .view([n, t_max])
-        .to_device(device);
+    let mask = frame_mask(frames, t_max, device);
     let l = GAIN_LEVELS.len() as i64;
     // Rows: level-major copies of the N motions, then the same again without text.
     let t: Vec<i64> = GAIN_LEVELS
