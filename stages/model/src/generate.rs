@@ -220,6 +220,13 @@ impl GenerateConfig {
             }
         }
         if let Some(card) = card {
+            if self.retrieval_rank && card.model.text_conditioning.tokens() {
+                return Err(
+                    "retrieval_rank scores motions under the pooled sentence vector alone, and \
+                     this model also reads the sentence's tokens: set retrieval_rank: false"
+                        .into(),
+                );
+            }
             if self.steps > card.model.diffusion_steps {
                 return Err(format!(
                     "steps must be at most the model's {} diffusion steps, got {}",
@@ -517,7 +524,7 @@ impl Generator {
                 &frames,
                 &noise_seeds,
                 self.device,
-            ));
+            )?);
         }
         let mut kept: BTreeMap<usize, Vec<(f32, usize, f64)>> = BTreeMap::new();
         for (c, g) in cands.iter().zip(gains) {
@@ -585,12 +592,6 @@ impl Generator {
                 (&kp, &kb),
                 cfg.retrieval,
                 cfg.retrieval_mix,
-            );
-        }
-        if cfg.retrieval_rank && tokens_wanted {
-            bail!(
-                "retrieval_rank scores motions under the pooled sentence vector alone, and \
-                 this model also reads the sentence's tokens: set retrieval_rank: false"
             );
         }
         let frames_p: Vec<i64> = match cfg.seconds {
@@ -1054,5 +1055,49 @@ mod tests {
             ..base.clone()
         })
         .contains("set retrieval to 1 or more"));
+        assert!(bad(GenerateConfig {
+            retrieval: 5,
+            retrieval_rank: true,
+            ..base.clone()
+        })
+        .contains("set retrieval_init above 0"));
+        // With the model's card: ranking needs a model conditioned on the pooled
+        // vector alone.
+        let ranked = GenerateConfig {
+            retrieval: 5,
+            retrieval_init: 0.7,
+            retrieval_rank: true,
+            ..base.clone()
+        };
+        let card = |tc| ModelCard {
+            format: checkpoint::FORMAT.into(),
+            model: crate::config::ModelConfig {
+                text_conditioning: tc,
+                ..Default::default()
+            },
+            dims: crate::model::Dims {
+                features: 50,
+                text: 8,
+            },
+            fps: 20.0,
+            features_version: 1,
+            features: vec![],
+            mean: vec![0.0; 50],
+            std: vec![1.0; 50],
+            encoder: "e".into(),
+            encoder_digest: "d".into(),
+            steps: 1,
+            seed: 0,
+            libtorch: "x".into(),
+        };
+        use crate::config::TextConditioning;
+        assert!(ranked.check(Some(&card(TextConditioning::Pooled))).is_ok());
+        for tc in [TextConditioning::Both, TextConditioning::Tokens] {
+            assert!(ranked
+                .check(Some(&card(tc)))
+                .err()
+                .unwrap_or_default()
+                .contains("set retrieval_rank: false"));
+        }
     }
 }
