@@ -163,6 +163,12 @@ print(json.dumps([m[:, :3].tolist(), m[:, 6:].tolist()]))
     jumps_and_waves(&p, "7", "r1", &ranked);
     jumps_and_waves(&p, "7", "r2", &ranked);
     assert_eq!(read("r1"), read("r2"));
+    // A negative prompt: seeded, and not plain guidance's motion.
+    let neg = ["--set", "generate.negative_prompt=a person stands still"];
+    jumps_and_waves(&p, "7", "n1", &neg);
+    jumps_and_waves(&p, "7", "n2", &neg);
+    assert_eq!(read("n1"), read("n2"));
+    assert_ne!(read("a"), read("n1"));
     let mut a = vec!["a person jumps twice", "--count", "4", "--out", "k"];
     a.extend_from_slice(&init);
     generate(&p, &a).success();

@@ -367,6 +367,7 @@ generate:
   retrieval_mix: 0.5
   retrieval_init: 0.0
   retrieval_rank: false
+  negative_prompt: ''
   threads: 1
 evaluate:
   sentences_per_action: 2

@@ -55,6 +55,8 @@ pub struct EvaluateConfig {
     pub retrieval_init: f64,
     /// See `GenerateConfig::retrieval_rank`.
     pub retrieval_rank: bool,
+    /// See `GenerateConfig::negative_prompt`.
+    pub negative_prompt: String,
     pub seconds: Seconds,
     pub device: String,
     pub threads: i32,
@@ -76,6 +78,7 @@ impl Default for EvaluateConfig {
             retrieval_mix: 0.5,
             retrieval_init: 0.0,
             retrieval_rank: false,
+            negative_prompt: String::new(),
             seconds: Seconds::Auto,
             device: "auto".into(),
             threads: 0,
@@ -113,6 +116,7 @@ impl EvaluateConfig {
             retrieval_mix: self.retrieval_mix,
             retrieval_init: self.retrieval_init,
             retrieval_rank: self.retrieval_rank,
+            negative_prompt: self.negative_prompt.clone(),
             device: self.device.clone(),
             threads: self.threads,
             ..Default::default()

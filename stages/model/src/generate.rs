@@ -110,6 +110,11 @@ pub struct GenerateConfig {
     /// diffusion model used as a classifier of its own condition) and start only from
     /// the better half, instead of from any of them by sentence similarity.
     pub retrieval_rank: bool,
+    /// A negative prompt (empty: none): classifier-free guidance pushes away from
+    /// the motion this sentence describes instead of from the model's unconditional
+    /// one (as negative prompts in image diffusion). Encoded, and moved by
+    /// `retrieval`, like the prompts.
+    pub negative_prompt: String,
     /// `auto`, `cpu`, `cuda`, `cuda:N`.
     pub device: String,
     /// CPU threads for libtorch and the text encoder (0: default).
@@ -139,6 +144,7 @@ impl Default for GenerateConfig {
             retrieval_mix: 0.5,
             retrieval_init: 0.0,
             retrieval_rank: false,
+            negative_prompt: String::new(),
             device: "auto".into(),
             threads: 0,
             height_m: 1.75,
@@ -220,6 +226,14 @@ impl GenerateConfig {
             }
         }
         if let Some(card) = card {
+            if !self.negative_prompt.trim().is_empty() && card.model.text_conditioning.tokens() {
+                return Err(
+                    "negative_prompt replaces the unconditional prediction by one under a pooled \
+                     sentence vector, and this model also reads the sentence's tokens: set \
+                     negative_prompt: \"\""
+                        .into(),
+                );
+            }
             if self.retrieval_rank && card.model.text_conditioning.tokens() {
                 return Err(
                     "retrieval_rank scores motions under the pooled sentence vector alone, and \
@@ -549,9 +563,15 @@ impl Generator {
     /// Sample `cfg.count` motions for each prompt.
     pub fn generate(&mut self, cfg: &GenerateConfig) -> anyhow::Result<Vec<Generated>> {
         cfg.check(Some(&self.card)).map_err(anyhow::Error::msg)?;
-        let prompts: Vec<&str> = cfg.prompts.iter().map(|s| s.trim()).collect();
+        let mut prompts: Vec<&str> = cfg.prompts.iter().map(|s| s.trim()).collect();
         if prompts.is_empty() {
             bail!("no prompts");
+        }
+        // The negative prompt rides along as a last row through encoding and
+        // retrieval, then is split off.
+        let negative = cfg.negative_prompt.trim();
+        if !negative.is_empty() {
+            prompts.push(negative);
         }
         let tokens_wanted = self.card.model.text_conditioning.tokens();
         let enc = self.encoder.encode_batch(&prompts, tokens_wanted)?;
@@ -594,6 +614,15 @@ impl Generator {
                 cfg.retrieval_mix,
             );
         }
+        let negative_p = if negative.is_empty() {
+            None
+        } else {
+            prompts.pop();
+            let n = prompts.len() as i64;
+            let neg = pooled_p.narrow(0, n, 1);
+            pooled_p = pooled_p.narrow(0, 0, n);
+            Some(neg)
+        };
         let frames_p: Vec<i64> = match cfg.seconds {
             Seconds::Fixed(s) => vec![self.frames_for(s); prompts.len()],
             Seconds::Auto => self.model.predict_frames(&pooled_p),
@@ -608,6 +637,7 @@ impl Generator {
         let idx = Tensor::from_slice(&rows.iter().map(|&(p, _)| p as i64).collect::<Vec<_>>())
             .to_device(self.device);
         let pooled = pooled_p.index_select(0, &idx);
+        let negative_rows = negative_p.map(|v| v.expand([rows.len() as i64, dt], false));
         let token_t = enc.tokens.as_ref().filter(|_| tokens_wanted).map(|toks| {
             let l = toks.iter().map(Vec::len).max().unwrap_or(1).max(1);
             let mut tk = vec![0f32; rows.len() * l * dt as usize];
@@ -671,6 +701,7 @@ impl Generator {
             guidance_rescale: cfg.guidance_rescale,
             velocity_guidance: cfg.velocity_guidance,
             init: init.as_ref().map(|x| (x, cfg.retrieval_init)),
+            negative: negative_rows.as_ref(),
         };
         let x = sample(&self.model, &req, self.device)
             .to_device(Device::Cpu)
@@ -1099,5 +1130,18 @@ mod tests {
                 .unwrap_or_default()
                 .contains("set retrieval_rank: false"));
         }
+        // So does a negative prompt.
+        let negative = GenerateConfig {
+            negative_prompt: "a person stands still".into(),
+            ..base.clone()
+        };
+        assert!(negative
+            .check(Some(&card(TextConditioning::Pooled)))
+            .is_ok());
+        assert!(negative
+            .check(Some(&card(TextConditioning::Tokens)))
+            .err()
+            .unwrap_or_default()
+            .contains("set negative_prompt: \"\""));
     }
 }

@@ -44,6 +44,11 @@ pub struct Request<'a> {
     /// noised to level `t/T` = the given fraction, instead of from pure noise at
     /// the last step (SDEdit, Meng et al. 2022); the DDIM steps above it are skipped.
     pub init: Option<(&'a Tensor, f64)>,
+    /// `[N, Dt]` pooled vectors of a negative prompt: guidance then extrapolates
+    /// from the prediction under this text, not from the unconditional one, through
+    /// the conditional one (away from what it describes). `None`: plain
+    /// classifier-free guidance. Pooled-conditioned models only.
+    pub negative: Option<&'a Tensor>,
 }
 
 /// The descending timesteps of a `steps`-step sampler over a `total`-step schedule.
@@ -105,10 +110,12 @@ pub fn sample(model: &MotionModel, req: &Request, device: Device) -> Tensor {
             .map(|w| Tensor::from_slice(&w).to_device(device));
         let guided = req.guidance != 1.0 || per_feature.is_some();
         let (pooled2, tokens2, keep2, mask2) = if guided {
+            // The second half: the negative prompt, or the text dropped.
+            let away = if req.negative.is_some() { 1.0 } else { 0.0 };
             let keep = Tensor::cat(
                 &[
                     Tensor::ones([n], (Kind::Float, device)),
-                    Tensor::zeros([n], (Kind::Float, device)),
+                    Tensor::full([n], away, (Kind::Float, device)),
                 ],
                 0,
             );
@@ -116,7 +123,7 @@ pub fn sample(model: &MotionModel, req: &Request, device: Device) -> Tensor {
                 .tokens
                 .map(|(t, m)| (Tensor::cat(&[t, t], 0), Tensor::cat(&[m, m], 0)));
             (
-                Tensor::cat(&[req.pooled, req.pooled], 0),
+                Tensor::cat(&[req.pooled, req.negative.unwrap_or(req.pooled)], 0),
                 tokens,
                 keep,
                 Tensor::cat(&[&mask, &mask], 0),
@@ -490,6 +497,57 @@ mod tests {
         });
         let none = gain(&pooled, &x0, &frames, &seeds);
         assert!(none.iter().all(|v| v.abs() < 1e-7), "{none:?}");
+    }
+
+    #[test]
+    fn a_negative_prompt_is_what_guidance_pushes_away_from() {
+        use crate::config::ModelConfig;
+        use crate::model::Dims;
+        tch::manual_seed(0);
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let cfg = ModelConfig {
+            layers: 2,
+            d_model: 32,
+            heads: 4,
+            ff: 64,
+            diffusion_steps: 100,
+            ..Default::default()
+        };
+        let dims = Dims {
+            features: 5,
+            text: 8,
+        };
+        let model = MotionModel::new(&vs.root(), &cfg, dims);
+        let pooled = Tensor::randn([2, 8], (Kind::Float, Device::Cpu));
+        let other = Tensor::randn([2, 8], (Kind::Float, Device::Cpu));
+        let run = |guidance: f64, negative: Option<&Tensor>| {
+            let req = Request {
+                pooled: &pooled,
+                tokens: None,
+                frames: &[6, 4],
+                seeds: &[1, 2],
+                steps: 10,
+                guidance,
+                velocity_guidance: None,
+                eta: 0.0,
+                eta_from: 0.0,
+                guidance_rescale: 0.0,
+                init: None,
+                negative,
+            };
+            sample(&model, &req, Device::Cpu)
+        };
+        let plain = run(1.0, None);
+        let guided = run(3.0, None);
+        assert!(!guided.allclose(&plain, 1e-4, 1e-4, false));
+        // Pushing away from the prompt itself cancels guidance: the conditional motion.
+        let cancelled = run(3.0, Some(&pooled));
+        assert!(cancelled.allclose(&plain, 1e-4, 1e-4, false));
+        // Away from another sentence: neither of those, and seeded.
+        let away = run(3.0, Some(&other));
+        assert!(!away.allclose(&plain, 1e-4, 1e-4, false));
+        assert!(!away.allclose(&guided, 1e-4, 1e-4, false));
+        assert!(away.equal(&run(3.0, Some(&other))));
     }
 
     #[test]
