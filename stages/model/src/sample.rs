@@ -450,8 +450,8 @@ mod tests {
         assert!(w[3..].iter().all(|&x| x == 2.5));
     }
 
-    #[test]
-    fn text_gain_measures_what_the_text_changes_and_ignores_padding() {
+    /// A small untrained model (5 features, 8-d text), seeded; its variables too.
+    fn tiny_model(diffusion_steps: i64) -> (tch::nn::VarStore, MotionModel) {
         use crate::config::ModelConfig;
         use crate::model::Dims;
         tch::manual_seed(0);
@@ -461,6 +461,7 @@ mod tests {
             d_model: 32,
             heads: 4,
             ff: 64,
+            diffusion_steps,
             ..Default::default()
         };
         let dims = Dims {
@@ -468,6 +469,12 @@ mod tests {
             text: 8,
         };
         let model = MotionModel::new(&vs.root(), &cfg, dims);
+        (vs, model)
+    }
+
+    #[test]
+    fn text_gain_measures_what_the_text_changes_and_ignores_padding() {
+        let (vs, model) = tiny_model(crate::config::ModelConfig::default().diffusion_steps);
         let x0 = Tensor::randn([3, 6, 5], (Kind::Float, Device::Cpu));
         let pooled = Tensor::randn([3, 8], (Kind::Float, Device::Cpu));
         let (frames, seeds) = ([6, 4, 6], [1, 2, 3]);
@@ -501,23 +508,7 @@ mod tests {
 
     #[test]
     fn a_negative_prompt_is_what_guidance_pushes_away_from() {
-        use crate::config::ModelConfig;
-        use crate::model::Dims;
-        tch::manual_seed(0);
-        let vs = tch::nn::VarStore::new(Device::Cpu);
-        let cfg = ModelConfig {
-            layers: 2,
-            d_model: 32,
-            heads: 4,
-            ff: 64,
-            diffusion_steps: 100,
-            ..Default::default()
-        };
-        let dims = Dims {
-            features: 5,
-            text: 8,
-        };
-        let model = MotionModel::new(&vs.root(), &cfg, dims);
+        let (_vs, model) = tiny_model(100);
         let pooled = Tensor::randn([2, 8], (Kind::Float, Device::Cpu));
         let other = Tensor::randn([2, 8], (Kind::Float, Device::Cpu));
         let run = |guidance: f64, negative: Option<&Tensor>| {
