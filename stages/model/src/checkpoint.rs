@@ -268,33 +268,38 @@ pub fn write_tensors(file: &Path, tensors: &[(String, Tensor)]) -> anyhow::Resul
     Ok(())
 }
 
+/// The card of a `model` with 50 features and 8-d text, for tests.
+#[cfg(test)]
+pub(crate) fn test_card(model: ModelConfig) -> ModelCard {
+    ModelCard {
+        format: FORMAT.into(),
+        model,
+        dims: Dims {
+            features: 50,
+            text: 8,
+        },
+        fps: 20.0,
+        features_version: 1,
+        features: vec![],
+        mean: vec![0.0; 50],
+        std: vec![1.0; 50],
+        encoder: "e".into(),
+        encoder_digest: "d".into(),
+        steps: 1,
+        seed: 0,
+        libtorch: "x".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn save(dir: &Path, model: ModelConfig) -> ModelCard {
         let vs = nn::VarStore::new(Device::Cpu);
-        let dims = Dims {
-            features: 50,
-            text: 8,
-        };
-        let _m = MotionModel::new(&vs.root(), &model, dims);
+        let card = test_card(model);
+        let _m = MotionModel::new(&vs.root(), &card.model, card.dims);
         write_tensors(&dir.join("model.safetensors"), &named(&vs)).expect("write");
-        let card = ModelCard {
-            format: FORMAT.into(),
-            model,
-            dims,
-            fps: 20.0,
-            features_version: 1,
-            features: vec![],
-            mean: vec![0.0; 50],
-            std: vec![1.0; 50],
-            encoder: "e".into(),
-            encoder_digest: "d".into(),
-            steps: 1,
-            seed: 0,
-            libtorch: "x".into(),
-        };
         write_card(dir, &card);
         card
     }

@@ -226,20 +226,26 @@ impl GenerateConfig {
             }
         }
         if let Some(card) = card {
-            if !self.negative_prompt.trim().is_empty() && card.model.text_conditioning.tokens() {
-                return Err(
-                    "negative_prompt replaces the unconditional prediction by one under a pooled \
-                     sentence vector, and this model also reads the sentence's tokens: set \
-                     negative_prompt: \"\""
-                        .into(),
-                );
-            }
-            if self.retrieval_rank && card.model.text_conditioning.tokens() {
-                return Err(
-                    "retrieval_rank scores motions under the pooled sentence vector alone, and \
-                     this model also reads the sentence's tokens: set retrieval_rank: false"
-                        .into(),
-                );
+            // Settings that condition the model on a pooled sentence vector alone.
+            let pooled_only = [
+                (
+                    !self.negative_prompt.trim().is_empty(),
+                    "negative_prompt replaces the unconditional prediction by one",
+                    "negative_prompt: \"\"",
+                ),
+                (
+                    self.retrieval_rank,
+                    "retrieval_rank scores motions",
+                    "retrieval_rank: false",
+                ),
+            ];
+            if card.model.text_conditioning.tokens() {
+                if let Some((_, what, off)) = pooled_only.iter().find(|c| c.0) {
+                    return Err(format!(
+                        "{what} under the pooled sentence vector alone, and this model also \
+                         reads the sentence's tokens: set {off}"
+                    ));
+                }
             }
             if self.steps > card.model.diffusion_steps {
                 return Err(format!(
@@ -1100,26 +1106,11 @@ mod tests {
             retrieval_rank: true,
             ..base.clone()
         };
-        let card = |tc| ModelCard {
-            format: checkpoint::FORMAT.into(),
-            model: crate::config::ModelConfig {
+        let card = |tc| {
+            checkpoint::test_card(crate::config::ModelConfig {
                 text_conditioning: tc,
                 ..Default::default()
-            },
-            dims: crate::model::Dims {
-                features: 50,
-                text: 8,
-            },
-            fps: 20.0,
-            features_version: 1,
-            features: vec![],
-            mean: vec![0.0; 50],
-            std: vec![1.0; 50],
-            encoder: "e".into(),
-            encoder_digest: "d".into(),
-            steps: 1,
-            seed: 0,
-            libtorch: "x".into(),
+            })
         };
         use crate::config::TextConditioning;
         assert!(ranked.check(Some(&card(TextConditioning::Pooled))).is_ok());
