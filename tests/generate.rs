@@ -145,6 +145,11 @@ print(json.dumps([m[:, :3].tolist(), m[:, 6:].tolist()]))
     jumps_and_waves(&p, "7", "h", &["--set", "generate.velocity_guidance=1"]);
     assert_eq!(read("a"), read("g"));
     assert_ne!(read("a"), read("h"));
+    // The root height's likewise.
+    jumps_and_waves(&p, "7", "g2", &["--set", "generate.height_guidance=2.5"]);
+    jumps_and_waves(&p, "7", "h2", &["--set", "generate.height_guidance=1"]);
+    assert_eq!(read("a"), read("g2"));
+    assert_ne!(read("a"), read("h2"));
     // Retrieval-initialised sampling: seeded, not plain retrieval's motion; with
     // `--seconds auto` each sample is as long as the training motion it started
     // from (the frame counts of the train split, rounded down to even, at most 160).
@@ -169,6 +174,16 @@ print(json.dumps([m[:, :3].tolist(), m[:, 6:].tolist()]))
     jumps_and_waves(&p, "7", "n2", &neg);
     assert_eq!(read("n1"), read("n2"));
     assert_ne!(read("a"), read("n1"));
+    // A self-conditioned model (trained first: it is the DAG): seeded too.
+    let sc = [
+        "--set",
+        "model.self_condition=true",
+        "--set",
+        "train.steps=40",
+    ];
+    jumps_and_waves(&p, "7", "s1", &sc);
+    jumps_and_waves(&p, "7", "s2", &sc);
+    assert_eq!(read("s1"), read("s2"));
     let mut a = vec!["a person jumps twice", "--count", "4", "--out", "k"];
     a.extend_from_slice(&init);
     generate(&p, &a).success();

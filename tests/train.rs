@@ -258,6 +258,20 @@ fn bad_model_and_train_configs_name_the_key() {
         assert_eq!(out.code(), 2, "{set}: {}", out.stderr());
         assert!(out.stderr().contains(want), "{set}: {}", out.stderr());
     }
+    let out = p.run(&[
+        "run",
+        "--set",
+        "model.kind=regression",
+        "--set",
+        "model.self_condition=true",
+    ]);
+    assert_eq!(out.code(), 2, "{}", out.stderr());
+    assert!(
+        out.stderr()
+            .contains("model.self_condition needs model.kind: diffusion"),
+        "{}",
+        out.stderr()
+    );
     assert!(p.entries("synth").is_empty(), "nothing ran");
     // Per-token conditioning without per-token states: the error says what to set.
     let out = p.run(&[

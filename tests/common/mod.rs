@@ -341,6 +341,7 @@ model:
   frames_per_token: 2
   max_frames: 160
   diffusion_steps: 100
+  self_condition: false
 train:
   steps: 300
   batch_size: 16
@@ -363,6 +364,7 @@ generate:
   eta_from: 0.0
   guidance_rescale: 0.0
   velocity_guidance: null
+  height_guidance: null
   retrieval: 0
   retrieval_mix: 0.5
   retrieval_init: 0.0

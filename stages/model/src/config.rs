@@ -63,6 +63,10 @@ pub struct ModelConfig {
     /// 2023): per-layer shift, scale and gate of each sub-block computed from the
     /// timestep + text vector, the gates starting at zero.
     pub adaln: bool,
+    /// Self-conditioning (Chen et al. 2023, "Analog Bits"): the network also reads
+    /// its own previous x0 estimate (in training, for half of each batch, an
+    /// estimate made without gradient first; in sampling, the previous step's).
+    pub self_condition: bool,
 }
 
 impl Default for ModelConfig {
@@ -79,6 +83,7 @@ impl Default for ModelConfig {
             max_frames: 200,
             diffusion_steps: 1000,
             adaln: false,
+            self_condition: false,
         }
     }
 }
@@ -128,6 +133,13 @@ impl ModelConfig {
         }
         if self.diffusion_steps < 2 {
             return Err("model.diffusion_steps must be at least 2".into());
+        }
+        if self.self_condition && self.kind == ModelKind::Regression {
+            return Err(
+                "model.self_condition needs model.kind: diffusion (a regression model \
+                 makes one estimate, there is no previous one to read)"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -314,6 +326,11 @@ mod tests {
                 serde_json::json!({"heads": 3}),
                 serde_json::json!({}),
                 "model.heads",
+            ),
+            (
+                serde_json::json!({"kind": "regression", "self_condition": true}),
+                serde_json::json!({}),
+                "model.self_condition needs model.kind: diffusion",
             ),
             (
                 serde_json::json!({"kind": "gan"}),

@@ -47,6 +47,8 @@ pub struct EvaluateConfig {
     /// Guidance scale of the root's horizontal velocity (absent: `guidance`); see
     /// `sample::Request`.
     pub velocity_guidance: Option<f64>,
+    /// Guidance scale of the root height (absent: `guidance`); see `sample::Request`.
+    pub height_guidance: Option<f64>,
     /// Retrieval conditioning (nearest training sentences; 0: off) and its mix;
     /// see `generate::snap`.
     pub retrieval: usize,
@@ -74,6 +76,7 @@ impl Default for EvaluateConfig {
             eta_from: 0.0,
             guidance_rescale: 0.0,
             velocity_guidance: None,
+            height_guidance: None,
             retrieval: 0,
             retrieval_mix: 0.5,
             retrieval_init: 0.0,
@@ -112,6 +115,7 @@ impl EvaluateConfig {
             eta_from: self.eta_from,
             guidance_rescale: self.guidance_rescale,
             velocity_guidance: self.velocity_guidance,
+            height_guidance: self.height_guidance,
             retrieval: self.retrieval,
             retrieval_mix: self.retrieval_mix,
             retrieval_init: self.retrieval_init,

@@ -92,6 +92,8 @@ pub struct GenerateConfig {
     /// Guidance scale of the root's horizontal velocity (absent: `guidance`); see
     /// `sample::Request`.
     pub velocity_guidance: Option<f64>,
+    /// Guidance scale of the root height (absent: `guidance`); see `sample::Request`.
+    pub height_guidance: Option<f64>,
     /// Retrieval: move each prompt's sentence vector towards its `retrieval` nearest
     /// training sentences (0: off); see [`snap`].
     pub retrieval: usize,
@@ -140,6 +142,7 @@ impl Default for GenerateConfig {
             eta_from: 0.0,
             guidance_rescale: 0.0,
             velocity_guidance: None,
+            height_guidance: None,
             retrieval: 0,
             retrieval_mix: 0.5,
             retrieval_init: 0.0,
@@ -171,6 +174,7 @@ impl GenerateConfig {
         for (k, v) in [
             ("guidance", Some(self.guidance)),
             ("velocity_guidance", self.velocity_guidance),
+            ("height_guidance", self.height_guidance),
         ] {
             if let Some(v) = v.filter(|v| !(*v >= 0.0 && v.is_finite())) {
                 return Err(format!("{k} must be 0 or more, got {v}"));
@@ -706,6 +710,7 @@ impl Generator {
             eta_from: cfg.eta_from,
             guidance_rescale: cfg.guidance_rescale,
             velocity_guidance: cfg.velocity_guidance,
+            height_guidance: cfg.height_guidance,
             init: init.as_ref().map(|x| (x, cfg.retrieval_init)),
             negative: negative_rows.as_ref(),
         };
@@ -1076,6 +1081,11 @@ mod tests {
             ..base.clone()
         })
         .contains("velocity_guidance must be 0 or more, got -1"));
+        assert!(bad(GenerateConfig {
+            height_guidance: Some(f64::NAN),
+            ..base.clone()
+        })
+        .contains("height_guidance must be 0 or more, got NaN"));
         assert!(bad(GenerateConfig {
             eta_from: 2.0,
             ..base.clone()

@@ -207,7 +207,12 @@ impl MotionModel {
         let k = cfg.frames_per_token;
         let tc = cfg.text_conditioning;
         MotionModel {
-            in_proj: nn::linear(p / "in_proj", dims.features * k, d, Default::default()),
+            in_proj: nn::linear(
+                p / "in_proj",
+                dims.features * k * if cfg.self_condition { 2 } else { 1 },
+                d,
+                Default::default(),
+            ),
             time1: nn::linear(p / "time1", d, d, Default::default()),
             time2: nn::linear(p / "time2", d, d, Default::default()),
             text_proj: tc
@@ -234,7 +239,8 @@ impl MotionModel {
 
     /// `x_t [B, T, F]` (T a multiple of `frames_per_token`), `t [B]` int64 timesteps,
     /// `mask [B, T]` bool (true = real frame) → `x0_hat [B, T, F]`. Padded frames of the
-    /// output are meaningless; losses mask them.
+    /// output are meaningless; losses mask them. A self-conditioned model reads no
+    /// previous estimate here (zeros: the first step of sampling); see [`Self::forward_sc`].
     pub fn forward_t(
         &self,
         x_t: &Tensor,
@@ -243,12 +249,34 @@ impl MotionModel {
         mask: &Tensor,
         train: bool,
     ) -> Tensor {
+        self.forward_sc(x_t, t, cond, mask, train, None)
+    }
+
+    /// [`Self::forward_t`] with self-conditioning (Chen et al. 2023, "Analog Bits",
+    /// §3.2): `prev [B, T, F]` is the model's own previous x0 estimate for this
+    /// motion, read beside `x_t` (`None` = zeros). Ignored unless
+    /// `model.self_condition` is set.
+    pub fn forward_sc(
+        &self,
+        x_t: &Tensor,
+        t: &Tensor,
+        cond: &Cond,
+        mask: &Tensor,
+        train: bool,
+        prev: Option<&Tensor>,
+    ) -> Tensor {
         let (b, frames, f) = x_t.size3().expect("x_t is [B, T, F]");
         let k = self.cfg.frames_per_token;
         let n = frames / k;
         let d = self.cfg.d_model;
         let dev = x_t.device();
-        let x = self.in_proj.forward(&x_t.reshape([b, n, f * k]));
+        let x = if self.cfg.self_condition {
+            let prev = prev.map_or_else(|| x_t.zeros_like(), |p| p.shallow_clone());
+            let both = Tensor::cat(&[x_t, &prev], 2);
+            self.in_proj.forward(&both.reshape([b, n, 2 * f * k]))
+        } else {
+            self.in_proj.forward(&x_t.reshape([b, n, f * k]))
+        };
         let mut c = self
             .time2
             .forward(&self.time1.forward(&sinusoid(t, d)).silu());
@@ -423,6 +451,46 @@ mod tests {
         });
         let mixed = (last(&x) - last(&x2)).abs().max().double_value(&[]);
         assert!(mixed > 1e-4, "open gates should mix frames: {mixed}");
+    }
+
+    /// A self-conditioned model reads its previous estimate (none = zeros); any
+    /// other model ignores it.
+    #[test]
+    fn only_a_self_conditioned_model_reads_its_previous_estimate() {
+        for self_condition in [false, true] {
+            tch::manual_seed(0);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let cfg = ModelConfig {
+                layers: 1,
+                d_model: 32,
+                heads: 4,
+                ff: 64,
+                self_condition,
+                ..Default::default()
+            };
+            let dims = Dims {
+                features: 5,
+                text: 8,
+            };
+            let m = MotionModel::new(&vs.root(), &cfg, dims);
+            let x = Tensor::randn([2, 4, 5], (Kind::Float, Device::Cpu));
+            let t = Tensor::from_slice(&[3i64, 500]);
+            let pooled = Tensor::randn([2, 8], (Kind::Float, Device::Cpu));
+            let keep = Tensor::from_slice(&[1f32, 1.0]);
+            let cond = Cond {
+                pooled: &pooled,
+                tokens: None,
+                keep: &keep,
+            };
+            let mask = Tensor::ones([2, 4], (Kind::Bool, Device::Cpu));
+            let run = |prev: Option<&Tensor>| m.forward_sc(&x, &t, &cond, &mask, false, prev);
+            let none = run(None);
+            assert!(none.equal(&run(Some(&x.zeros_like()))));
+            assert!(none.equal(&m.forward_t(&x, &t, &cond, &mask, false)));
+            let prev = Tensor::randn([2, 4, 5], (Kind::Float, Device::Cpu));
+            let read = !run(Some(&prev)).allclose(&none, 1e-5, 1e-5, false);
+            assert_eq!(read, self_condition);
+        }
     }
 
     #[test]

@@ -229,7 +229,9 @@ impl<'a> Trainer<'a> {
     }
 
     /// Per-sample loss terms `[B]` for one batch with the given timesteps, noise and
-    /// text-keep mask.
+    /// text-keep mask. `self_cond`: the samples (`[B]` bool) whose prediction reads
+    /// the model's own estimate, made first without gradient (self-conditioned
+    /// models; the others read zeros).
     fn terms(
         &self,
         b: &Batch,
@@ -237,6 +239,7 @@ impl<'a> Trainer<'a> {
         noise: &Tensor,
         keep: &Tensor,
         train: bool,
+        self_cond: Option<&Tensor>,
     ) -> [Tensor; 5] {
         let mask_f = b.mask.to_kind(Kind::Float).unsqueeze(2);
         let (x_in, t_in) = if self.model.is_regression() {
@@ -252,8 +255,10 @@ impl<'a> Trainer<'a> {
             tokens: b.tokens.as_ref().map(|(a, m)| (a, m)),
             keep,
         };
+        let prev = self_cond.and_then(|chosen| self.estimate(b, &x_in, &t_in, keep, chosen, train));
         let pred = tch::autocast(self.scaler.is_some(), || {
-            self.model.forward_t(&x_in, &t_in, &cond, &b.mask, train)
+            self.model
+                .forward_sc(&x_in, &t_in, &cond, &b.mask, train, prev.as_ref())
         })
         .to_kind(Kind::Float);
         let rec = masked_mse(&pred, &b.x0, &b.mask);
@@ -298,6 +303,40 @@ impl<'a> Trainer<'a> {
             None => Tensor::zeros_like(&len),
         };
         [rec, vel, root, len, aux]
+    }
+
+    /// Self-conditioning's first pass: the model's x0 estimate (no gradient) for the
+    /// `chosen` samples (`[B]` bool), zeros for the rest; `None` when none is chosen.
+    fn estimate(
+        &self,
+        b: &Batch,
+        x_in: &Tensor,
+        t_in: &Tensor,
+        keep: &Tensor,
+        chosen: &Tensor,
+        train: bool,
+    ) -> Option<Tensor> {
+        let idx = chosen.nonzero().squeeze_dim(1);
+        if idx.size()[0] == 0 {
+            return None;
+        }
+        let pick = |x: &Tensor| x.index_select(0, &idx);
+        let (pooled, keep_s, mask) = (pick(&b.pooled), pick(keep), pick(&b.mask));
+        let tokens = b.tokens.as_ref().map(|(a, m)| (pick(a), pick(m)));
+        let cond = Cond {
+            pooled: &pooled,
+            tokens: tokens.as_ref().map(|(a, m)| (a, m)),
+            keep: &keep_s,
+        };
+        let est = tch::no_grad(|| {
+            tch::autocast(self.scaler.is_some(), || {
+                self.model
+                    .forward_t(&pick(x_in), &pick(t_in), &cond, &mask, train)
+            })
+            .to_kind(Kind::Float)
+                * mask.to_kind(Kind::Float).unsqueeze(2)
+        });
+        Some(x_in.zeros_like().index_copy(0, &idx, &est))
     }
 
     fn weighted(&self, terms: &[Tensor; 5]) -> Tensor {
@@ -345,7 +384,13 @@ impl<'a> Trainer<'a> {
         let keep = Tensor::rand([n], opts)
             .ge(self.tcfg.cond_drop)
             .to_kind(Kind::Float);
-        let terms = self.terms(&b, &t, &noise, &keep, true);
+        // Self-conditioning: half of the batch reads the model's own first estimate
+        // (drawn only then, so other models' random streams stay as they were).
+        let chosen = self
+            .cfg
+            .self_condition
+            .then(|| Tensor::rand([n], opts).lt(0.5));
+        let terms = self.terms(&b, &t, &noise, &keep, true, chosen.as_ref());
         let loss = self.weighted(&terms);
         let loss_v = loss.double_value(&[]);
         if !loss_v.is_finite() {
@@ -514,9 +559,9 @@ impl<'a> Trainer<'a> {
                 let noise = Tensor::randn(b.x0.size(), (Kind::Float, self.device));
                 let keep = Tensor::ones([n], (Kind::Float, self.device));
                 let total = |x: &Tensor| x.sum(Kind::Float).double_value(&[]);
-                sum += total(&self.terms(&b, &t, &noise, &keep, false)[0]);
+                sum += total(&self.terms(&b, &t, &noise, &keep, false, None)[0]);
                 let t_max = Tensor::full([n], steps - 1, (Kind::Int64, self.device));
-                sum_noise += total(&self.terms(&b, &t_max, &noise, &keep, false)[0]);
+                sum_noise += total(&self.terms(&b, &t_max, &noise, &keep, false, None)[0]);
                 sum_mean += total(&masked_mse(&Tensor::zeros_like(&b.x0), &b.x0, &b.mask));
             }
         });

@@ -21,6 +21,8 @@ use std::f64::consts::{PI, TAU};
 pub const N_JOINTS: usize = 44;
 pub const N_ROOT: usize = 6;
 pub const N_FEATURES: usize = N_ROOT + N_JOINTS;
+/// The root height (index 0 above).
+pub const ROOT_HEIGHT: usize = 0;
 /// The forward and rightward root velocity (indices 1 and 2 above).
 pub const ROOT_VELOCITY: std::ops::Range<usize> = 1..3;
 /// Bump when the definition above changes (it is part of the stage key).
