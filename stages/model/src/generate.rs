@@ -400,10 +400,11 @@ impl Generator {
         // (0.28 vs 0.23 s for both, on 2 cores).
         let t0 = std::time::Instant::now();
         let (vs, model, card, bank, motions) = checkpoint::load_files(weights, config, device)?;
+        let t_model = t0.elapsed().as_secs_f64();
         let encoder =
             pipe_text::encoder::Encoder::load(encoder_dir, ort_lib, threads.max(1) as usize)?;
         tracing::debug!(
-            "model and encoder loaded in {:.3} s",
+            "model and encoder loaded in {:.3} s (model {t_model:.3} s)",
             t0.elapsed().as_secs_f64()
         );
         if !card.encoder_digest.is_empty() && encoder.digest != card.encoder_digest {
