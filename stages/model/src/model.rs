@@ -354,17 +354,28 @@ mod tests {
     }
 
     fn build_with(tc: TextConditioning, adaln: bool) -> (nn::VarStore, MotionModel) {
-        tch::manual_seed(0);
-        let vs = nn::VarStore::new(Device::Cpu);
-        let cfg = ModelConfig {
+        build_cfg(ModelConfig {
+            text_conditioning: tc,
+            adaln,
+            ..small()
+        })
+    }
+
+    /// 2 layers, d = 32.
+    fn small() -> ModelConfig {
+        ModelConfig {
             layers: 2,
             d_model: 32,
             heads: 4,
             ff: 64,
-            text_conditioning: tc,
-            adaln,
             ..Default::default()
-        };
+        }
+    }
+
+    /// Seeded, 5 features, 8-d text.
+    fn build_cfg(cfg: ModelConfig) -> (nn::VarStore, MotionModel) {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(Device::Cpu);
         let m = MotionModel::new(
             &vs.root(),
             &cfg,
@@ -458,21 +469,10 @@ mod tests {
     #[test]
     fn only_a_self_conditioned_model_reads_its_previous_estimate() {
         for self_condition in [false, true] {
-            tch::manual_seed(0);
-            let vs = nn::VarStore::new(Device::Cpu);
-            let cfg = ModelConfig {
-                layers: 1,
-                d_model: 32,
-                heads: 4,
-                ff: 64,
+            let (_vs, m) = build_cfg(ModelConfig {
                 self_condition,
-                ..Default::default()
-            };
-            let dims = Dims {
-                features: 5,
-                text: 8,
-            };
-            let m = MotionModel::new(&vs.root(), &cfg, dims);
+                ..small()
+            });
             let x = Tensor::randn([2, 4, 5], (Kind::Float, Device::Cpu));
             let t = Tensor::from_slice(&[3i64, 500]);
             let pooled = Tensor::randn([2, 8], (Kind::Float, Device::Cpu));

@@ -547,28 +547,40 @@ mod tests {
         assert!(none.iter().all(|v| v.abs() < 1e-7), "{none:?}");
     }
 
+    /// Two motions (6 and 4 frames, seeds 1 and 2), 10 deterministic DDIM steps.
+    fn two_motions<'a>(
+        pooled: &'a Tensor,
+        guidance: f64,
+        negative: Option<&'a Tensor>,
+    ) -> Request<'a> {
+        Request {
+            pooled,
+            tokens: None,
+            frames: &[6, 4],
+            seeds: &[1, 2],
+            steps: 10,
+            guidance,
+            velocity_guidance: None,
+            height_guidance: None,
+            eta: 0.0,
+            eta_from: 0.0,
+            guidance_rescale: 0.0,
+            init: None,
+            negative,
+        }
+    }
+
     #[test]
     fn a_negative_prompt_is_what_guidance_pushes_away_from() {
         let (_vs, model) = tiny_model(100);
         let pooled = Tensor::randn([2, 8], (Kind::Float, Device::Cpu));
         let other = Tensor::randn([2, 8], (Kind::Float, Device::Cpu));
         let run = |guidance: f64, negative: Option<&Tensor>| {
-            let req = Request {
-                pooled: &pooled,
-                tokens: None,
-                frames: &[6, 4],
-                seeds: &[1, 2],
-                steps: 10,
-                guidance,
-                velocity_guidance: None,
-                height_guidance: None,
-                eta: 0.0,
-                eta_from: 0.0,
-                guidance_rescale: 0.0,
-                init: None,
-                negative,
-            };
-            sample(&model, &req, Device::Cpu)
+            sample(
+                &model,
+                &two_motions(&pooled, guidance, negative),
+                Device::Cpu,
+            )
         };
         let plain = run(1.0, None);
         let guided = run(3.0, None);
@@ -591,24 +603,7 @@ mod tests {
     fn self_conditioned_sampling_feeds_each_estimate_to_the_next_step() {
         let (vs, model) = tiny_model_with(100, true);
         let pooled = Tensor::randn([2, 8], (Kind::Float, Device::Cpu));
-        let run = || {
-            let req = Request {
-                pooled: &pooled,
-                tokens: None,
-                frames: &[6, 4],
-                seeds: &[1, 2],
-                steps: 10,
-                guidance: 2.0,
-                velocity_guidance: None,
-                height_guidance: None,
-                eta: 0.0,
-                eta_from: 0.0,
-                guidance_rescale: 0.0,
-                init: None,
-                negative: None,
-            };
-            sample(&model, &req, Device::Cpu)
-        };
+        let run = || sample(&model, &two_motions(&pooled, 2.0, None), Device::Cpu);
         // in_proj reads [x_t(5), prev(5)] for each of the token's 2 frames. (Random
         // weights: a constant one would add the same to every channel, which the
         // LayerNorms remove.)
