@@ -270,13 +270,14 @@ impl MotionModel {
         let n = frames / k;
         let d = self.cfg.d_model;
         let dev = x_t.device();
-        let x = if self.cfg.self_condition {
+        // A self-conditioned model reads [x_t, prev] per frame: 2F values.
+        let input = if self.cfg.self_condition {
             let prev = prev.map_or_else(|| x_t.zeros_like(), |p| p.shallow_clone());
-            let both = Tensor::cat(&[x_t, &prev], 2);
-            self.in_proj.forward(&both.reshape([b, n, 2 * f * k]))
+            Tensor::cat(&[x_t, &prev], 2)
         } else {
-            self.in_proj.forward(&x_t.reshape([b, n, f * k]))
+            x_t.shallow_clone()
         };
+        let x = self.in_proj.forward(&input.reshape([b, n, -1]));
         let mut c = self
             .time2
             .forward(&self.time1.forward(&sinusoid(t, d)).silu());
