@@ -134,6 +134,18 @@ print(json.dumps([m[:, :3].tolist(), m[:, 6:].tolist()]))
     // Retrieval (towards the checkpoint's training sentences) moves the condition.
     jumps_and_waves(&p, "7", "d", &["--set", "generate.retrieval=5"]);
     assert_ne!(read("a"), read("d"));
+    // … with the neighbours found by the motions the sentences predict: seeded, and
+    // another condition than the model's own text features give.
+    let by_motion = [
+        "--set",
+        "generate.retrieval=5",
+        "--set",
+        "generate.retrieval_space=motion",
+    ];
+    jumps_and_waves(&p, "7", "m1", &by_motion);
+    jumps_and_waves(&p, "7", "m2", &by_motion);
+    assert_eq!(read("m1"), read("m2"));
+    assert_ne!(read("d"), read("m1"));
     // Stochastic steps in the noisier half: seeded too, and not the deterministic path.
     let eta = ["--set", "generate.eta=1", "--set", "generate.eta_from=0.5"];
     jumps_and_waves(&p, "7", "e", &eta);
@@ -235,6 +247,10 @@ fn bad_generate_input_is_a_clear_error_and_writes_nothing() {
         (&["a walk", "--guidance=-1"], "guidance must be 0 or more"),
         (&["a walk", "--steps", "0"], "steps must be at least 1"),
         (
+            &["a walk", "--set", "generate.retrieval_space=words"],
+            "unknown variant `words`, expected `model` or `motion`",
+        ),
+        (
             &["a walk", "--stage", "nope"],
             "no `motion.generate` stage named `nope`",
         ),
@@ -290,6 +306,18 @@ fn bad_generate_input_is_a_clear_error_and_writes_nothing() {
     let mut a = vec!["a walk"];
     a.extend_from_slice(&init);
     fails_and_writes_nothing(&p, &a, "or set retrieval_init: 0", "nm");
+    fails_and_writes_nothing(
+        &p,
+        &[
+            "a walk",
+            "--set",
+            "generate.retrieval=5",
+            "--set",
+            "generate.retrieval_space=motion",
+        ],
+        "or set retrieval_space: model",
+        "nm",
+    );
     generate(
         &p,
         &["a walk", "--set", "generate.retrieval=5", "--out", "nm"],
@@ -383,6 +411,10 @@ fn generate_and_evaluate_stages_end_the_pipeline() {
         m["diversity"].as_f64().unwrap_or(0.0) > 0.0,
         "seeds give different motions"
     );
+    // With retrieval on (3 nearest): the share of held-out sentences' neighbours
+    // that ask for their action.
+    let purity = m["retrieval_purity_heldout"].as_f64().unwrap_or(-1.0);
+    assert!((0.0..=1.0).contains(&purity), "{m}");
     // How far the samples are from the training motions, next to how far the
     // training motions are from each other (both RMS in normalised features).
     for k in ["nearest_train_distance", "real_nearest_train_distance"] {

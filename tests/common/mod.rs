@@ -367,6 +367,7 @@ generate:
   height_guidance: null
   retrieval: 0
   retrieval_mix: 0.5
+  retrieval_space: model
   retrieval_init: 0.0
   retrieval_rank: false
   negative_prompt: ''

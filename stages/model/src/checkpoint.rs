@@ -37,6 +37,26 @@ pub struct MotionBank {
 }
 
 impl MotionBank {
+    /// A bank from its parts, as the checkpoint stores them (checked there).
+    pub fn new(
+        features: Vec<f32>,
+        width: usize,
+        offsets: Vec<usize>,
+        motions_of: Vec<Vec<usize>>,
+    ) -> Self {
+        MotionBank {
+            features,
+            width,
+            offsets,
+            motions_of,
+        }
+    }
+
+    /// Features per frame.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
     /// Motion `m`'s features, `frames × F`.
     pub fn motion(&self, m: usize) -> &[f32] {
         &self.features[self.offsets[m] * self.width..self.offsets[m + 1] * self.width]
@@ -123,12 +143,12 @@ fn motion_bank(
     }
     let features = Vec::<f32>::try_from(f.reshape([-1]).to_kind(tch::Kind::Float))
         .map_err(|e| bad(format!("`{}`: {e}", MOTION_BANK[0])))?;
-    Ok(Some(MotionBank {
+    Ok(Some(MotionBank::new(
         features,
-        width: width as usize,
-        offsets: offsets.into_iter().map(|x| x as usize).collect(),
+        width as usize,
+        offsets.into_iter().map(|x| x as usize).collect(),
         motions_of,
-    }))
+    )))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::criteria::{classify, measure, Measures, ACTIONS, IN_PLACE, OPPOSITES};
-use crate::generate::{resample, GenerateConfig, Generated, Generator, Seconds};
+use crate::generate::{resample, GenerateConfig, Generated, Generator, RetrievalSpace, Seconds};
 use pipe_kit::body::{foot_skating, forward, Skeleton};
 use pipe_motion::features::{to_features, N_FEATURES};
 
@@ -53,6 +53,8 @@ pub struct EvaluateConfig {
     /// see `generate::snap`.
     pub retrieval: usize,
     pub retrieval_mix: f64,
+    /// See `GenerateConfig::retrieval_space`.
+    pub retrieval_space: RetrievalSpace,
     /// Retrieval-initialised sampling (0: off); see `GenerateConfig::retrieval_init`.
     pub retrieval_init: f64,
     /// See `GenerateConfig::retrieval_rank`.
@@ -79,6 +81,7 @@ impl Default for EvaluateConfig {
             height_guidance: None,
             retrieval: 0,
             retrieval_mix: 0.5,
+            retrieval_space: RetrievalSpace::Model,
             retrieval_init: 0.0,
             retrieval_rank: false,
             negative_prompt: String::new(),
@@ -118,6 +121,7 @@ impl EvaluateConfig {
             height_guidance: self.height_guidance,
             retrieval: self.retrieval,
             retrieval_mix: self.retrieval_mix,
+            retrieval_space: self.retrieval_space,
             retrieval_init: self.retrieval_init,
             retrieval_rank: self.retrieval_rank,
             negative_prompt: self.negative_prompt.clone(),
@@ -247,6 +251,10 @@ pub struct Report {
     pub real_motions: usize,
     pub probe_accuracy_heldout: f64,
     pub probe_sentences: usize,
+    /// Of the held-out sentences' `retrieval` nearest training sentences (in the
+    /// sampler's retrieval space), the fraction that ask for the sentence's action
+    /// (`None` without retrieval).
+    pub retrieval_purity_heldout: Option<f64>,
     pub judged: Vec<Judged>,
     /// (set, action) → mean pairwise distance between seeds of one sentence.
     pub diversity: BTreeMap<(String, String), f64>,
@@ -354,17 +362,33 @@ pub fn evaluate(
     if xs.is_empty() || hx.is_empty() {
         bail!("no training or held-out sentences with action labels");
     }
-    let (w, b) = fit_probe(
-        &to_tensor(&gen.encode(&xs)?),
-        &Tensor::from_slice(&ys),
-        ACTIONS.len() as i64,
-    );
-    let pred = (to_tensor(&gen.encode(&hx)?).matmul(&w) + b).argmax(1, false);
+    let (xv, hv) = (to_tensor(&gen.encode(&xs)?), to_tensor(&gen.encode(&hx)?));
+    let (w, b) = fit_probe(&xv, &Tensor::from_slice(&ys), ACTIONS.len() as i64);
+    let pred = (hv.matmul(&w) + b).argmax(1, false);
     let probe = pred
         .eq_tensor(&Tensor::from_slice(&hy))
         .to_kind(Kind::Float)
         .mean(Kind::Float)
         .double_value(&[]);
+    // How many of each held-out sentence's `retrieval` nearest training sentences,
+    // in the sampler's retrieval space, ask for its action.
+    let retrieval_purity = if cfg.retrieval > 0 {
+        let (kh, kx) = (
+            gen.retrieval_keys(&hv, cfg.retrieval_space)?,
+            gen.retrieval_keys(&xv, cfg.retrieval_space)?,
+        );
+        let idx = crate::generate::nearest((&kh, &kx), cfg.retrieval).1;
+        let k = idx.size()[1] as usize;
+        let idx = Vec::<i64>::try_from(idx.to_device(Device::Cpu).reshape([-1]))?;
+        let same = idx
+            .iter()
+            .enumerate()
+            .filter(|(i, &j)| ys[j as usize] == hy[i / k])
+            .count();
+        Some(same as f64 / idx.len().max(1) as f64)
+    } else {
+        None
+    };
     progress(2, 4, "text probe fitted");
     // 3. Generate and judge.
     let mut prompts: Vec<(&'static str, String, String)> = Vec::new();
@@ -445,6 +469,7 @@ pub fn evaluate(
         real_motions: n_real,
         probe_accuracy_heldout: probe,
         probe_sentences: hx.len(),
+        retrieval_purity_heldout: retrieval_purity,
         judged,
         diversity: div_sum
             .into_iter()
@@ -519,6 +544,7 @@ impl Report {
             "real_motions": self.real_motions,
             "probe_accuracy_heldout": self.probe_accuracy_heldout,
             "probe_sentences": self.probe_sentences,
+            "retrieval_purity_heldout": self.retrieval_purity_heldout,
             "generated": self.judged.len(),
             "per_action_heldout": per_action("heldout"),
             "per_action_train_sentences": per_action("train"),

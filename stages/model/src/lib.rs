@@ -15,6 +15,7 @@ pub mod diffusion;
 pub mod evaluate;
 pub mod generate;
 pub mod model;
+pub mod retrieval;
 pub mod sample;
 pub mod train;
 
