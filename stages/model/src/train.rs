@@ -839,7 +839,111 @@ fn fmt_secs(s: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::LossScale;
+    use super::*;
+    use pipe_motion::features::{FeatureStats, N_FEATURES};
+    use pipe_motion::stats::Normalisation;
+
+    /// A dataset with nothing in it but unit normalisation and `text` dims: enough
+    /// to build a [`Trainer`] around hand-made batches.
+    fn empty_data(text: usize) -> Dataset {
+        Dataset {
+            norm: Normalisation {
+                features_version: 1,
+                features: Vec::new(),
+                fps: 20.0,
+                split: "train".into(),
+                motions: 0,
+                stats: FeatureStats {
+                    mean: vec![0.0; N_FEATURES],
+                    std: vec![1.0; N_FEATURES],
+                    frames: 0,
+                },
+            },
+            motions: Vec::new(),
+            sentences: Vec::new(),
+            pooled: Vec::new(),
+            tokens: None,
+            text_dim: text,
+            encoder: (String::new(), String::new()),
+            pairs: std::collections::BTreeMap::new(),
+            mirrored: (0, 0),
+        }
+    }
+
+    /// Self-conditioning's first pass: zeros for the rows not chosen, the model's
+    /// own estimate for each chosen row (as if it were alone in the batch, padding
+    /// zero), no gradient, and nothing at all when no row is chosen.
+    #[test]
+    fn the_self_conditioning_estimate_covers_only_the_chosen_rows_without_gradient() {
+        let data = empty_data(8);
+        let cfg = ModelConfig {
+            layers: 1,
+            d_model: 32,
+            heads: 4,
+            ff: 64,
+            self_condition: true,
+            diffusion_steps: 100,
+            ..Default::default()
+        };
+        let tr = Trainer::new(&data, cfg, TrainConfig::default(), Device::Cpu);
+        let f = N_FEATURES as i64;
+        let opts = (Kind::Float, Device::Cpu);
+        let mask = Tensor::from_slice(
+            &[
+                [true; 8],
+                [true; 8],
+                [true, true, true, true, false, false, false, false],
+            ]
+            .concat(),
+        )
+        .view([3, 8]);
+        let mask_f = mask.to_kind(Kind::Float).unsqueeze(2);
+        let b = Batch {
+            x0: Tensor::randn([3, 8, f], opts) * &mask_f,
+            mask: mask.shallow_clone(),
+            pooled: Tensor::randn([3, 8], opts),
+            tokens: None,
+            frames: Tensor::from_slice(&[8f32, 8.0, 4.0]),
+        };
+        let x_in = Tensor::randn([3, 8, f], opts) * &mask_f;
+        let t_in = Tensor::from_slice(&[10i64, 50, 90]);
+        let keep = Tensor::ones([3], opts);
+        let none = Tensor::from_slice(&[false, false, false]);
+        assert!(tr.estimate(&b, &x_in, &t_in, &keep, &none, false).is_none());
+        let chosen = Tensor::from_slice(&[false, true, true]);
+        let est = tr
+            .estimate(&b, &x_in, &t_in, &keep, &chosen, false)
+            .expect("two rows chosen");
+        assert_eq!(est.size(), [3, 8, f]);
+        assert!(
+            !est.requires_grad(),
+            "the first pass is not trained through"
+        );
+        let abs_sum = |t: Tensor| t.abs().sum(Kind::Float).double_value(&[]);
+        assert_eq!(abs_sum(est.get(0)), 0.0, "row 0 was not chosen");
+        assert_eq!(
+            abs_sum(est.get(2).narrow(0, 4, 4)),
+            0.0,
+            "padding stays zero"
+        );
+        for r in [1i64, 2] {
+            let one = |x: &Tensor| x.narrow(0, r, 1);
+            let (pooled, keep_r) = (one(&b.pooled), one(&keep));
+            let cond = Cond {
+                pooled: &pooled,
+                tokens: None,
+                keep: &keep_r,
+            };
+            let alone = tch::no_grad(|| {
+                tr.model
+                    .forward_t(&one(&x_in), &one(&t_in), &cond, &one(&mask), false)
+                    * one(&mask_f)
+            });
+            assert!(abs_sum(alone.shallow_clone()) > 0.0);
+            let diff = (est.narrow(0, r, 1) - alone).abs().max().double_value(&[]);
+            assert!(diff < 1e-4, "row {r}: {diff}");
+        }
+    }
 
     #[test]
     fn loss_scale_halves_on_overflow_grows_after_a_run_of_good_steps_and_gives_up_below_one() {
