@@ -131,6 +131,16 @@ print(json.dumps([m[:, :3].tolist(), m[:, 6:].tolist()]))
     };
     assert_eq!(read("a"), read("b"));
     assert_ne!(read("a"), read("c"));
+    // Generates with `extra` into `{out}1` and `{out}2` (the same seed), checks the
+    // two are identical, and returns the first.
+    let seeded = |out: &str, extra: &[&str]| {
+        let (o1, o2) = (format!("{out}1"), format!("{out}2"));
+        jumps_and_waves(&p, "7", &o1, extra);
+        jumps_and_waves(&p, "7", &o2, extra);
+        let first = read(&o1);
+        assert_eq!(first, read(&o2), "{extra:?} is seeded");
+        first
+    };
     // Retrieval (towards the checkpoint's training sentences) moves the condition.
     jumps_and_waves(&p, "7", "d", &["--set", "generate.retrieval=5"]);
     assert_ne!(read("a"), read("d"));
@@ -142,26 +152,20 @@ print(json.dumps([m[:, :3].tolist(), m[:, 6:].tolist()]))
         "--set",
         "generate.retrieval_space=motion",
     ];
-    jumps_and_waves(&p, "7", "m1", &by_motion);
-    jumps_and_waves(&p, "7", "m2", &by_motion);
-    assert_eq!(read("m1"), read("m2"));
-    assert_ne!(read("d"), read("m1"));
+    assert_ne!(read("d"), seeded("m", &by_motion));
     // Stochastic steps in the noisier half: seeded too, and not the deterministic path.
     let eta = ["--set", "generate.eta=1", "--set", "generate.eta_from=0.5"];
-    jumps_and_waves(&p, "7", "e", &eta);
-    jumps_and_waves(&p, "7", "f", &eta);
-    assert_eq!(read("e"), read("f"));
-    assert_ne!(read("a"), read("e"));
-    // The root velocity's own guidance scale: the same as `guidance` changes nothing.
-    jumps_and_waves(&p, "7", "g", &["--set", "generate.velocity_guidance=2.5"]);
-    jumps_and_waves(&p, "7", "h", &["--set", "generate.velocity_guidance=1"]);
-    assert_eq!(read("a"), read("g"));
-    assert_ne!(read("a"), read("h"));
-    // The root height's likewise.
-    jumps_and_waves(&p, "7", "g2", &["--set", "generate.height_guidance=2.5"]);
-    jumps_and_waves(&p, "7", "h2", &["--set", "generate.height_guidance=1"]);
-    assert_eq!(read("a"), read("g2"));
-    assert_ne!(read("a"), read("h2"));
+    assert_ne!(read("a"), seeded("e", &eta));
+    // The root velocity's and the root height's own guidance scales: the same as
+    // `guidance` changes nothing, another value changes the motion.
+    for key in ["velocity_guidance", "height_guidance"] {
+        let (same, other) = (format!("{key}-same"), format!("{key}-other"));
+        let set = |v: &str| format!("generate.{key}={v}");
+        jumps_and_waves(&p, "7", &same, &["--set", &set("2.5")]);
+        jumps_and_waves(&p, "7", &other, &["--set", &set("1")]);
+        assert_eq!(read("a"), read(&same), "{key}");
+        assert_ne!(read("a"), read(&other), "{key}");
+    }
     // Retrieval-initialised sampling: seeded, not plain retrieval's motion; with
     // `--seconds auto` each sample is as long as the training motion it started
     // from (the frame counts of the train split, rounded down to even, at most 160).
@@ -171,21 +175,13 @@ print(json.dumps([m[:, :3].tolist(), m[:, 6:].tolist()]))
         "--set",
         "generate.retrieval_init=0.6",
     ];
-    jumps_and_waves(&p, "7", "i", &init);
-    jumps_and_waves(&p, "7", "j", &init);
-    assert_eq!(read("i"), read("j"));
-    assert_ne!(read("d"), read("i"));
+    assert_ne!(read("d"), seeded("i", &init));
     // Ranked by the model's own text gain: seeded too.
     let ranked = [&init[..], &["--set", "generate.retrieval_rank=true"]].concat();
-    jumps_and_waves(&p, "7", "r1", &ranked);
-    jumps_and_waves(&p, "7", "r2", &ranked);
-    assert_eq!(read("r1"), read("r2"));
+    seeded("r", &ranked);
     // A negative prompt: seeded, and not plain guidance's motion.
     let neg = ["--set", "generate.negative_prompt=a person stands still"];
-    jumps_and_waves(&p, "7", "n1", &neg);
-    jumps_and_waves(&p, "7", "n2", &neg);
-    assert_eq!(read("n1"), read("n2"));
-    assert_ne!(read("a"), read("n1"));
+    assert_ne!(read("a"), seeded("n", &neg));
     // A self-conditioned model (trained first: it is the DAG): seeded too.
     let sc = [
         "--set",
@@ -193,9 +189,7 @@ print(json.dumps([m[:, :3].tolist(), m[:, 6:].tolist()]))
         "--set",
         "train.steps=40",
     ];
-    jumps_and_waves(&p, "7", "s1", &sc);
-    jumps_and_waves(&p, "7", "s2", &sc);
-    assert_eq!(read("s1"), read("s2"));
+    seeded("s", &sc);
     let mut a = vec!["a person jumps twice", "--count", "4", "--out", "k"];
     a.extend_from_slice(&init);
     generate(&p, &a).success();
@@ -343,6 +337,31 @@ fn bad_generate_input_is_a_clear_error_and_writes_nothing() {
         "set retrieval to 1 or more",
         "nn",
     );
+    // A model that reads only the sentence's tokens (trained for 2 steps first: it is
+    // the DAG): retrieval, by either measure, moves a vector it does not read.
+    for space in ["model", "motion"] {
+        let space = format!("generate.retrieval_space={space}");
+        fails_and_writes_nothing(
+            &p,
+            &[
+                "a walk",
+                "--set",
+                "model.text_conditioning=tokens",
+                "--set",
+                "embed.tokens=true",
+                "--set",
+                "train.steps=2",
+                "--set",
+                "train.text_aux_weight=0",
+                "--set",
+                "generate.retrieval=5",
+                "--set",
+                &space,
+            ],
+            "a `tokens`-only model does not use: set retrieval: 0",
+            "nt",
+        );
+    }
     // A checkpoint from before the training-sentence bank (TRAIN_VERSION < 4):
     // retrieval says what to do; without retrieval it still generates.
     run_python(

@@ -617,14 +617,15 @@ impl Generator {
         pooled: &Tensor,
         space: RetrievalSpace,
     ) -> anyhow::Result<Tensor> {
-        let pooled = pooled.to_device(self.device);
-        let Some(features) = tch::no_grad(|| self.model.text_feature(&pooled)) else {
+        if !self.card.model.text_conditioning.pooled() {
             bail!("retrieval moves the pooled sentence vector, which a `tokens`-only model does not use: set retrieval: 0");
-        };
-        Ok(match space {
-            RetrievalSpace::Model => features,
-            RetrievalSpace::Motion => pooled.matmul(&self.motion_projection()?),
-        })
+        }
+        let pooled = pooled.to_device(self.device);
+        match space {
+            RetrievalSpace::Model => tch::no_grad(|| self.model.text_feature(&pooled))
+                .context("a pooled-conditioned model has a text projection"),
+            RetrievalSpace::Motion => Ok(pooled.matmul(&self.motion_projection()?)),
+        }
     }
 
     /// Frames for `seconds`, a multiple of the model's frames per token.
