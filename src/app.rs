@@ -172,9 +172,8 @@ fn pipeline_uses_torch(dir: &std::path::Path) -> bool {
         })
 }
 
-/// Replace this process by `pipe-torch` with the same arguments.
-fn hand_to_torch() -> anyhow::Result<i32> {
-    use std::os::unix::process::CommandExt;
+/// `pipe-torch` beside this executable, ready to be given this command line.
+fn torch_command() -> anyhow::Result<std::process::Command> {
     if std::env::var_os(DELEGATED).is_some() {
         anyhow::bail!("internal error: pipe-torch handed this command back to pipe");
     }
@@ -186,11 +185,132 @@ fn hand_to_torch() -> anyhow::Result<i32> {
         )
         .into());
     };
-    let err = std::process::Command::new(&exe)
-        .args(std::env::args_os().skip(1))
-        .env(DELEGATED, "1")
-        .exec();
-    Err(anyhow::Error::new(err).context(format!("failed to start {}", exe.display())))
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(std::env::args_os().skip(1)).env(DELEGATED, "1");
+    Ok(cmd)
+}
+
+/// Replace this process by `pipe-torch` with the same arguments.
+fn hand_to_torch() -> anyhow::Result<i32> {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = torch_command()?;
+    let err = cmd.exec();
+    Err(anyhow::Error::new(err).context(format!("failed to start {:?}", cmd.get_program())))
+}
+
+/// Set by `pipe generate` on the `pipe-torch` it starts: the prompts' vectors come
+/// on its stdin (one line of JSON, or nothing).
+pub(crate) const PROMPTS_ON_STDIN: &str = "PIPE_PROMPTS_ON_STDIN";
+
+/// `pipe generate`: `pipe-torch` does it, started at once, and this process encodes
+/// the prompts meanwhile and hands their vectors over on the child's stdin. On two
+/// cores libtorch's start-up (~0.3–0.5 s of static set-up before `main`) and ONNX
+/// Runtime's (~0.2–0.5 s: library, session, one batch) then overlap instead of
+/// following each other. Whatever keeps this side from encoding (no such stage, an
+/// encoder that is a stage's output, a missing file) only leaves the encoding to
+/// the child, which reports what is wrong; the child also uses the vectors only
+/// where its own encoder would give the same bits.
+fn generate_beside_torch(g: &GlobalArgs, a: &GenerateArgs) -> anyhow::Result<i32> {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let mut cmd = torch_command()?;
+    cmd.env(PROMPTS_ON_STDIN, "1")
+        .stdin(std::process::Stdio::piped());
+    // SAFETY: prctl is async-signal-safe; the child ends with this process (as the
+    // single process that `exec` gave before).
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("failed to start {:?}", cmd.get_program()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let t0 = std::time::Instant::now();
+        match encode_prompts(g, a) {
+            Ok(h) => {
+                tracing::debug!(
+                    "generate: prompts encoded beside pipe-torch's start in {:.3} s",
+                    t0.elapsed().as_secs_f64()
+                );
+                // A broken pipe means the child has ended already; it says why.
+                let _ = serde_json::to_writer(&mut stdin, &h);
+            }
+            Err(e) => tracing::debug!("generate: prompts left to pipe-torch to encode: {e:#}"),
+        }
+    }
+    let status = child.wait()?;
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+/// The prompts of `pipe generate` (and the config's negative prompt), encoded as
+/// `pipe-torch` would: one batch with the encoder of the `motion.generate` stage
+/// and the config's `generate.threads`.
+fn encode_prompts(g: &GlobalArgs, a: &GenerateArgs) -> anyhow::Result<pipe_text::encoder::Handed> {
+    use serde_yaml::Value;
+    let root = std::fs::canonicalize(&g.dir)?;
+    let text = std::fs::read_to_string(root.join("pipeline.yaml"))?;
+    let pipeline: Value = serde_yaml::from_str(&text)?;
+    let stages = pipeline
+        .get("stages")
+        .and_then(Value::as_mapping)
+        .context("no stages")?;
+    let found: Vec<&Value> = stages
+        .iter()
+        .filter(|(name, st)| {
+            st.get("uses").and_then(Value::as_str) == Some("motion.generate")
+                && a.stage.as_deref().is_none_or(|s| name.as_str() == Some(s))
+        })
+        .map(|(_, st)| st)
+        .collect();
+    let [stage] = found.as_slice() else {
+        anyhow::bail!("not exactly one motion.generate stage");
+    };
+    let dep = stage
+        .get("deps")
+        .and_then(|d| d.get(2))
+        .and_then(Value::as_str)
+        .context("no encoder among the stage's deps")?;
+    if stages.contains_key(dep.split('/').next().unwrap_or("")) {
+        anyhow::bail!("the encoder `{dep}` is a stage's output");
+    }
+    let dir = root.join(dep);
+    let choice = choice(&a.config)?;
+    let file = choice
+        .file
+        .clone()
+        .or_else(|| {
+            pipeline
+                .get("config")
+                .and_then(Value::as_str)
+                .map(Into::into)
+        })
+        .context("no config")?;
+    let mut config = pipe::spec::Config::load(&root.join(file))?;
+    config.apply(&choice.overrides)?;
+    let threads = config
+        .get("generate.threads")
+        .and_then(serde_json::Value::as_i64)
+        .context("no generate.threads")?
+        .max(1) as usize;
+    let mut batch: Vec<String> = a.prompts.iter().map(|p| p.trim().to_string()).collect();
+    if batch.iter().any(String::is_empty) {
+        anyhow::bail!("an empty prompt");
+    }
+    let negative = config
+        .get("generate.negative_prompt")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("")
+        .trim();
+    if !negative.is_empty() {
+        batch.push(negative.to_string());
+    }
+    let lib = pipe_text::encoder::ort_library(&root)?;
+    let mut encoder = pipe_text::encoder::Encoder::load(&dir, &lib, threads)?;
+    pipe_text::encoder::Handed::encode(&mut encoder, &dir, threads, batch)
 }
 
 /// The command line's work; the process's exit status.
@@ -202,7 +322,11 @@ pub(crate) fn run(flavor: &dyn Flavor) -> u8 {
     }
     entry::init_tracing(cli.global.verbose, cli.global.quiet);
     let code = if !flavor.has_torch() && needs_torch(&cli) {
-        hand_to_torch().unwrap_or_else(|e| entry::report(&e))
+        match &cli.command {
+            TopCommand::Generate(a) => generate_beside_torch(&cli.global, a),
+            _ => hand_to_torch(),
+        }
+        .unwrap_or_else(|e| entry::report(&e))
     } else {
         match dispatch(cli, flavor) {
             Ok(code) => code,

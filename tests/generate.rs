@@ -224,6 +224,36 @@ print(len(set(got)))
         first.contains("/generated/") && first.ends_with("01-a-person-walks-forward-1.npy"),
         "{first}"
     );
+
+    // `pipe` encodes the prompts while `pipe-torch` starts, and hands them over: the
+    // same files, to the bit, as `pipe-torch` encoding them itself; with a negative
+    // prompt (in the same batch) too.
+    let neg = ["--set", "generate.negative_prompt=a person stands still"];
+    for (extra, out) in [(&[][..], "x"), (&neg[..], "y")] {
+        let mut a = vec!["generate", "-vv", "a person jumps twice", "someone waves"];
+        a.extend_from_slice(&["--seconds", "4", "--count", "2", "--seed", "7"]);
+        a.extend_from_slice(&["--no-previews", "--json"]);
+        a.extend_from_slice(extra);
+        let handed = format!("{out}-handed");
+        let beside = p.run(&[&a[..], &["--out", &handed]].concat()).success();
+        let alone = std::process::Command::new(env!("CARGO_BIN_EXE_pipe-torch"))
+            .args([&a[..], &["--out", out]].concat())
+            .current_dir(p.path())
+            .env_remove("PIPE_LOG")
+            .output()
+            .expect("run pipe-torch");
+        let alone = common::Out(alone).success();
+        let said = "the prompts were encoded by `pipe` while this process started";
+        assert!(beside.stderr().contains(said), "{}", beside.stderr());
+        assert!(!alone.stderr().contains(said), "{}", alone.stderr());
+        let names = files(&p.path().join(out));
+        assert_eq!(names, files(&p.path().join(&handed)));
+        assert_eq!(names.len(), 4 * 3 + 1, "{names:?}");
+        for f in names.iter().filter(|f| f.ends_with(".npy")) {
+            let read = |d: &str| std::fs::read(p.path().join(d).join(f)).expect("npy");
+            assert_eq!(read(out), read(&handed), "{extra:?}: {f}");
+        }
+    }
 }
 
 #[test]
@@ -362,6 +392,37 @@ fn bad_generate_input_is_a_clear_error_and_writes_nothing() {
             "nt",
         );
     }
+    // Without retrieval it generates, and its prompts are encoded with their tokens
+    // in `pipe-torch`: the pooled vectors `pipe` hands over are not all it reads.
+    let o = p
+        .run(&[
+            "generate",
+            "-vv",
+            "a walk",
+            "--set",
+            "model.text_conditioning=tokens",
+            "--set",
+            "embed.tokens=true",
+            "--set",
+            "train.steps=2",
+            "--set",
+            "train.text_aux_weight=0",
+            "--set",
+            "generate.retrieval=0",
+            "--seconds",
+            "2",
+            "--no-previews",
+            "--out",
+            "tk",
+        ])
+        .success();
+    assert!(
+        o.stderr()
+            .contains("the handed-over prompt vectors do not fit this model"),
+        "{}",
+        o.stderr()
+    );
+    assert_eq!(files(&p.path().join("tk")).len(), 4);
     // A checkpoint from before the training-sentence bank (TRAIN_VERSION < 4):
     // retrieval says what to do; without retrieval it still generates.
     run_python(

@@ -66,6 +66,7 @@ fn generate(g: &GlobalArgs, o: GenerateArgs, out: &mut dyn Write) -> anyhow::Res
     use pipe::spec::Dep;
     use pipe_model::generate::{GenerateConfig, Seconds};
     let started = std::time::Instant::now();
+    let handed = handed_reader();
     let kinds = Torch.kinds();
     let project = Project::open(&g.dir, &app::choice(&o.config)?, &kinds)?;
     let section = project.config.get("generate").cloned();
@@ -133,13 +134,14 @@ fn generate(g: &GlobalArgs, o: GenerateArgs, out: &mut dyn Write) -> anyhow::Res
         started.elapsed().as_secs_f64()
     );
     let lib = pipe_text::encoder::ort_library(&project.root)?;
-    let mut gen = pipe_model::generate::Generator::load(
+    let mut gen = pipe_model::generate::Generator::load_with(
         weights,
         model_cfg,
         encoder,
         &lib,
         &cfg.device,
         cfg.threads,
+        || handed.and_then(|h| h.join().ok().flatten()),
     )?;
     cfg.check(Some(&gen.card)).map_err(Error::Usage)?;
     tracing::debug!(
@@ -187,6 +189,26 @@ fn generate(g: &GlobalArgs, o: GenerateArgs, out: &mut dyn Write) -> anyhow::Res
         }
     }
     Ok(exit::OK)
+}
+
+/// Where `pipe generate` started this process and is encoding the prompts beside
+/// it (`app::PROMPTS_ON_STDIN`): a thread reading their vectors from stdin (`None`
+/// when `pipe` sent nothing or something unreadable: then they are encoded here).
+fn handed_reader() -> Option<std::thread::JoinHandle<Option<pipe_text::encoder::Handed>>> {
+    std::env::var_os(app::PROMPTS_ON_STDIN)?;
+    // Not passed on to the stages this command may run.
+    std::env::remove_var(app::PROMPTS_ON_STDIN);
+    Some(std::thread::spawn(|| {
+        use std::io::Read;
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).ok()?;
+        if text.trim().is_empty() {
+            return None;
+        }
+        serde_json::from_str(&text)
+            .map_err(|e| tracing::debug!("generate: unreadable prompt vectors from pipe: {e}"))
+            .ok()
+    }))
 }
 
 #[cfg(test)]

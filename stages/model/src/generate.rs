@@ -20,11 +20,13 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint::{self, ModelCard};
+use crate::config::TextConditioning;
 use crate::data::derive_seed;
 use crate::sample::{sample, text_gain, Request};
 use pipe_kit::body::npy::WIDTH;
 use pipe_kit::body::{BodyMotion, Skeleton};
 use pipe_motion::features::{from_features, Start, N_FEATURES};
+use pipe_text::encoder::Handed;
 
 /// Motion length: seconds, or `auto` (the model's estimate from the text).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -320,7 +322,13 @@ pub struct Generator {
     pub card: ModelCard,
     _vs: tch::nn::VarStore,
     model: crate::model::MotionModel,
-    encoder: pipe_text::encoder::Encoder,
+    /// The text encoder, loaded when first needed where the prompts were handed over.
+    encoder: Option<pipe_text::encoder::Encoder>,
+    /// Where it is loaded from: its folder, ONNX Runtime's library, threads; and the
+    /// model's weights (for messages).
+    encoder_from: (PathBuf, PathBuf, usize, PathBuf),
+    /// The prompts' vectors from the process that started this one (see [`Handed`]).
+    handed: Option<Handed>,
     /// The training sentences' vectors (`None` in checkpoints written before it).
     bank: Option<Tensor>,
     /// Their motions (`None` in checkpoints written before them).
@@ -410,6 +418,32 @@ impl Generator {
         device: &str,
         threads: i32,
     ) -> anyhow::Result<Self> {
+        Self::load_with(
+            weights,
+            config,
+            encoder_dir,
+            ort_lib,
+            device,
+            threads,
+            || None,
+        )
+    }
+
+    /// [`Generator::load`], with the prompts' vectors perhaps encoded already by the
+    /// process that started this one (`handed`, asked for once the model is loaded).
+    /// Where they are what this model's encoder gives (same folder, digest and
+    /// threads, a pooled-only model), the encoder is not loaded unless other
+    /// sentences need it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn load_with(
+        weights: &Path,
+        config: &Path,
+        encoder_dir: &Path,
+        ort_lib: &Path,
+        device: &str,
+        threads: i32,
+        handed: impl FnOnce() -> Option<Handed>,
+    ) -> anyhow::Result<Self> {
         if threads > 0 {
             tch::set_num_threads(threads);
         }
@@ -420,33 +454,71 @@ impl Generator {
         let t0 = std::time::Instant::now();
         let (vs, model, card, bank, motions) = checkpoint::load_files(weights, config, device)?;
         let t_model = t0.elapsed().as_secs_f64();
-        let encoder =
-            pipe_text::encoder::Encoder::load(encoder_dir, ort_lib, threads.max(1) as usize)?;
-        tracing::debug!(
-            "model and encoder loaded in {:.3} s (model {t_model:.3} s)",
-            t0.elapsed().as_secs_f64()
-        );
-        if !card.encoder_digest.is_empty() && encoder.digest != card.encoder_digest {
-            bail!(
-                "the model {} was trained with the text encoder `{}` (digest {}…), but {} holds `{}` (digest {}…)",
-                weights.display(),
-                card.encoder,
-                &card.encoder_digest[..12.min(card.encoder_digest.len())],
-                encoder_dir.display(),
-                encoder.name,
-                &encoder.digest[..12]
-            );
-        }
-        Ok(Generator {
+        let enc_threads = threads.max(1) as usize;
+        let handed = handed().filter(|h| {
+            let ok = card.model.text_conditioning == TextConditioning::Pooled
+                && h.matches(encoder_dir, &card.encoder_digest, enc_threads);
+            if !ok {
+                tracing::debug!(
+                    "the handed-over prompt vectors do not fit this model; encoding here"
+                );
+            }
+            ok
+        });
+        let mut gen = Generator {
             card,
             _vs: vs,
             model,
-            encoder,
+            encoder: None,
+            encoder_from: (
+                encoder_dir.to_path_buf(),
+                ort_lib.to_path_buf(),
+                enc_threads,
+                weights.to_path_buf(),
+            ),
+            handed,
             bank,
             motions,
             motion_projection: None,
             device,
-        })
+        };
+        if gen.handed.is_none() {
+            gen.encoder()?;
+        }
+        tracing::debug!(
+            "model and encoder loaded in {:.3} s (model {t_model:.3} s{})",
+            t0.elapsed().as_secs_f64(),
+            if gen.handed.is_some() {
+                "; the prompts were encoded by `pipe` while this process started"
+            } else {
+                ""
+            }
+        );
+        Ok(gen)
+    }
+
+    /// The text encoder, loaded (and checked against the model's digest) on first use.
+    fn encoder(&mut self) -> anyhow::Result<&mut pipe_text::encoder::Encoder> {
+        if self.encoder.is_none() {
+            let (dir, lib, threads, weights) = &self.encoder_from;
+            let encoder = pipe_text::encoder::Encoder::load(dir, lib, *threads)?;
+            let card = &self.card;
+            if !card.encoder_digest.is_empty() && encoder.digest != card.encoder_digest {
+                bail!(
+                    "the model {} was trained with the text encoder `{}` (digest {}…), but {} holds `{}` (digest {}…)",
+                    weights.display(),
+                    card.encoder,
+                    &card.encoder_digest[..12.min(card.encoder_digest.len())],
+                    dir.display(),
+                    encoder.name,
+                    &encoder.digest[..12]
+                );
+            }
+            self.encoder = Some(encoder);
+        }
+        self.encoder
+            .as_mut()
+            .context("the encoder was loaded just before")
     }
 
     /// The training motions stored with the model (`None` in checkpoints before them).
@@ -459,7 +531,7 @@ impl Generator {
         let mut out = Vec::with_capacity(sentences.len());
         for chunk in sentences.chunks(64) {
             let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            out.extend(self.encoder.encode_batch(&refs, false)?.pooled);
+            out.extend(self.encoder()?.encode_batch(&refs, false)?.pooled);
         }
         Ok(out)
     }
@@ -648,7 +720,19 @@ impl Generator {
             prompts.push(negative);
         }
         let tokens_wanted = self.card.model.text_conditioning.tokens();
-        let enc = self.encoder.encode_batch(&prompts, tokens_wanted)?;
+        let handed = self
+            .handed
+            .as_ref()
+            .filter(|_| !tokens_wanted)
+            .and_then(|h| h.pooled(&prompts));
+        let enc = match handed {
+            Some(pooled) => pipe_text::encoder::Encoded {
+                n_tokens: Vec::new(),
+                pooled,
+                tokens: None,
+            },
+            None => self.encoder()?.encode_batch(&prompts, tokens_wanted)?,
+        };
         let dt = self.card.dims.text;
         if enc.pooled.first().map(|v| v.len() as i64) != Some(dt) {
             bail!(

@@ -13,7 +13,7 @@ use ndarray::Array2;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{OutputSelector, RunOptions, Session};
 use ort::value::TensorRef;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 /// `encoder.json` beside the model (optional: defaults are inferred from the model).
@@ -391,5 +391,105 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
         0.0
     } else {
         dot / (na * nb)
+    }
+}
+
+/// The pooled vectors of one batch of sentences, encoded by another process:
+/// `pipe generate` encodes its prompts while `pipe-torch`, which does the sampling,
+/// starts up (libtorch's static set-up, ~0.3–0.5 s before `main`), and hands them
+/// over on its stdin as one line of JSON. The receiver uses them only where its own
+/// encoder would give the same bits: the same folder, digest, threads and batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Handed {
+    /// The encoder folder, canonical.
+    pub dir: PathBuf,
+    /// [`Encoder::digest`].
+    pub digest: String,
+    /// ONNX Runtime's intra-op threads.
+    pub threads: usize,
+    /// The batch, in order (vectors depend on the batch through its padding).
+    pub sentences: Vec<String>,
+    /// Each sentence's pooled vector as `f32` bit patterns (exact through JSON).
+    pub bits: Vec<Vec<u32>>,
+}
+
+impl Handed {
+    /// Encode `sentences` as one batch with `encoder` (loaded from `dir` with `threads`).
+    pub fn encode(
+        encoder: &mut Encoder,
+        dir: &Path,
+        threads: usize,
+        sentences: Vec<String>,
+    ) -> anyhow::Result<Self> {
+        let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
+        let pooled = encoder.encode_batch(&refs, false)?.pooled;
+        Ok(Handed {
+            dir: std::fs::canonicalize(dir)
+                .with_context(|| format!("encoder folder {}", dir.display()))?,
+            digest: encoder.digest.clone(),
+            threads,
+            sentences,
+            bits: pooled
+                .iter()
+                .map(|v| v.iter().map(|x| x.to_bits()).collect())
+                .collect(),
+        })
+    }
+
+    /// The pooled vectors of `batch` if it is the batch handed over.
+    pub fn pooled(&self, batch: &[&str]) -> Option<Vec<Vec<f32>>> {
+        (self.sentences.len() == batch.len()
+            && self.sentences.iter().zip(batch).all(|(a, b)| a == b))
+        .then(|| {
+            self.bits
+                .iter()
+                .map(|v| v.iter().map(|&b| f32::from_bits(b)).collect())
+                .collect()
+        })
+    }
+
+    /// Whether these vectors are what the encoder in `dir` (with `threads`) whose
+    /// digest should be `digest` gives.
+    pub fn matches(&self, dir: &Path, digest: &str, threads: usize) -> bool {
+        !digest.is_empty()
+            && self.digest == digest
+            && self.threads == threads
+            && std::fs::canonicalize(dir).is_ok_and(|d| d == self.dir)
+    }
+}
+
+#[cfg(test)]
+mod handed_tests {
+    use super::*;
+
+    #[test]
+    fn handed_vectors_are_exact_and_only_for_their_batch() {
+        let tmp = std::fs::canonicalize(std::env::temp_dir()).expect("temp dir");
+        let h = Handed {
+            dir: tmp.clone(),
+            digest: "d".into(),
+            threads: 2,
+            sentences: vec!["a".into(), "b".into()],
+            bits: vec![
+                vec![0.1f32.to_bits(), (-3.0e-39f32).to_bits()],
+                vec![f32::MAX.to_bits(), 0],
+            ],
+        };
+        let back: Handed =
+            serde_json::from_str(&serde_json::to_string(&h).expect("json")).expect("parses");
+        assert_eq!(back, h);
+        let v = back.pooled(&["a", "b"]).expect("same batch");
+        assert_eq!(v[0], vec![0.1f32, -3.0e-39]);
+        assert_eq!(v[1], vec![f32::MAX, 0.0]);
+        assert!(back.pooled(&["a"]).is_none());
+        assert!(back.pooled(&["b", "a"]).is_none());
+        assert!(back.matches(&tmp, "d", 2));
+        assert!(!back.matches(&tmp, "d", 1), "other threads");
+        assert!(!back.matches(&tmp, "e", 2), "other digest");
+        assert!(!back.matches(&tmp, "", 2), "no digest to check against");
+        assert!(
+            !back.matches(Path::new("/nonexistent-encoder"), "d", 2),
+            "other folder"
+        );
     }
 }
