@@ -10,6 +10,10 @@ DAG check, model and encoder load, sampling, writing .npy/.xml/.bvh/Parquet). Th
 table is without the .png/.gif previews (`--no-previews`); one line after it gives
 the default command, previews included.
 
+Then one prompt at the config's default steps, 7 runs alternating `pipe generate`
+(which encodes the prompts while `pipe-torch` starts) with `pipe-torch generate`
+alone (everything in one process, in turn), and the ratio of their medians.
+
 Usage: benches/generate_latency.py [--seconds 4] [--pipe target/debug/pipe]
 """
 import argparse, json, shutil, subprocess, tempfile, time
@@ -25,8 +29,10 @@ PROMPTS = [
 
 
 def run(pipe, prompts, steps, seconds, extra=()):
+    """One `pipe generate` (`steps` None: the config's default)."""
     out = Path(tempfile.mkdtemp(prefix="pipe-gen-bench-"))
-    args = [pipe, "generate", "--json", "-q", "--seconds", str(seconds), "--steps", str(steps),
+    args = [pipe, "generate", "--json", "-q", "--seconds", str(seconds),
+            *([] if steps is None else ["--steps", str(steps)]),
             "--out", str(out), *extra, *prompts]
     t0 = time.perf_counter()
     r = subprocess.run(args, cwd=ROOT, check=True, capture_output=True, text=True)
@@ -60,13 +66,29 @@ def main():
             # One prompt: the median of 3 runs (the latency target); more: one run.
             s, wall = median_run(3 if n == 1 else 1, a.pipe, prompts, steps, a.seconds, nop)
             print(f"| {n} | {steps} | {s:.2f} | {s / n:.3f} | {n / s:.1f} | {wall:.2f} |")
-    s, wall = median_run(3, a.pipe, PROMPTS[:1], 50, a.seconds)
-    print(f"one prompt, 50 steps, with the .png/.gif previews (the default): {s:.2f} s sampling + files, {wall:.2f} s whole command (median of 3)")
+    s, wall = median_run(3, a.pipe, PROMPTS[:1], None, a.seconds)
+    print(f"one prompt, the config's default steps, with the .png/.gif previews (the default): {s:.2f} s sampling + files, {wall:.2f} s whole command (median of 3)")
+    # `pipe generate` starts `pipe-torch` and encodes the prompts beside its start;
+    # `pipe-torch generate` alone does everything in one process, one after the other
+    # (what `pipe generate` did before). Alternating, so a drift hits both alike.
+    torch = str(Path(a.pipe).with_name("pipe-torch"))
+    walls = {a.pipe: [], torch: []}
+    for _ in range(7):
+        for exe in walls:
+            walls[exe].append(run(exe, PROMPTS[:1], None, a.seconds, nop)[1])
+    med = {exe: sorted(w)[3] for exe, w in walls.items()}
+    print("one prompt, the config's default steps, no previews, whole command, 7 alternating runs:")
+    print(f"  pipe generate (prompts encoded beside pipe-torch's start): median {med[a.pipe]:.2f} s, "
+          f"range {min(walls[a.pipe]):.2f}-{max(walls[a.pipe]):.2f}")
+    print(f"  pipe-torch generate (one process, in turn):              median {med[torch]:.2f} s, "
+          f"range {min(walls[torch]):.2f}-{max(walls[torch]):.2f}")
+    print(f"  ratio: {med[torch] / med[a.pipe]:.2f}x")
     if a.ddpm:
         s, wall = run(a.pipe, PROMPTS[:1], 1000, a.seconds, ["--set", "generate.eta=1.0", "--set", "generate.eta_from=0", *nop])
         print(f"| 1 | 1000 (DDPM) | {s:.2f} | {s:.3f} | {1 / s:.1f} | {wall:.2f} |")
-        s50, _ = run(a.pipe, PROMPTS[:1], 50, a.seconds, nop)
-        print(f"DDIM 50 steps vs DDPM 1000 steps, one motion: {s / s50:.1f}x faster")
+        for steps in [None, 50]:
+            sd, _ = run(a.pipe, PROMPTS[:1], steps, a.seconds, nop)
+            print(f"DDIM {steps or 'default'} steps vs DDPM 1000 steps, one motion: {s / sd:.1f}x faster")
 
 
 if __name__ == "__main__":

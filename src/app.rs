@@ -228,6 +228,8 @@ fn generate_beside_torch(g: &GlobalArgs, a: &GenerateArgs) -> anyhow::Result<i32
         .with_context(|| format!("failed to start {:?}", cmd.get_program()))?;
     if let Some(mut stdin) = child.stdin.take() {
         let t0 = std::time::Instant::now();
+        // ONNX Runtime's load copies the 90 MB model several times: 0.61 → 0.48 s.
+        pipe_stage_api::keep_freed_memory();
         match encode_prompts(g, a) {
             Ok(h) => {
                 tracing::debug!(
@@ -551,6 +553,7 @@ fn embed(
     if let Some(i) = sentences.iter().position(|s| s.trim().is_empty()) {
         return Err(Error::Usage(format!("sentence {} is empty", i + 1)).into());
     }
+    pipe_stage_api::keep_freed_memory();
     let root = std::fs::canonicalize(&g.dir).map_err(|e| Error::io(&g.dir, e))?;
     let dir = if encoder.is_absolute() {
         encoder.to_path_buf()

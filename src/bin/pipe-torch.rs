@@ -67,6 +67,10 @@ fn generate(g: &GlobalArgs, o: GenerateArgs, out: &mut dyn Write) -> anyhow::Res
     use pipe_model::generate::{GenerateConfig, Seconds};
     let started = std::time::Instant::now();
     let handed = handed_reader();
+    // The checkpoint's tensors and the sampler's buffers are each large enough for
+    // an `mmap` of their own (page faults and zeroing every time); this process
+    // generates and ends.
+    pipe_stage_api::keep_freed_memory();
     let kinds = Torch.kinds();
     let project = Project::open(&g.dir, &app::choice(&o.config)?, &kinds)?;
     let section = project.config.get("generate").cloned();

@@ -198,6 +198,22 @@ impl Registry {
     }
 }
 
+/// Keep freed memory in the process for reuse instead of handing it back to the
+/// kernel. Allocations above glibc's threshold (up to 32 MB when it adapts, 128 KB
+/// at first) are each served by their own `mmap` and unmapped on free, so a process
+/// that allocates many large buffers pays page faults and zeroing for every one of
+/// them again. Measured: `kit.extract` ~10 % of its time (~96,000 page faults for
+/// 2,000 motions); loading the 90 MB text encoder in ONNX Runtime 0.61 → 0.48 s.
+/// For processes whose memory is bounded by what they hold at once anyway.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; any value is valid.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 /// Parse the config section `name` a stage declared it reads (`params: [name]`) into
 /// `T`; an absent section gives `T::default()`. The error starts with the section name,
 /// so with `deny_unknown_fields` it names the offending key (`extract: unknown field …`).

@@ -528,21 +528,6 @@ pub fn extract(
     Ok(summary)
 }
 
-/// Each motion's arrays (~0.2–1 MB) and each chunk's Arrow and Parquet buffers are
-/// above glibc's threshold for serving an allocation by its own `mmap`, so every one
-/// came as fresh pages from the kernel (page faults, zeroing) and went back on free:
-/// ~96,000 page faults and ~10 % of the time for 2,000 motions. Freed memory is kept
-/// for reuse instead (this process runs this one stage; it is bounded by a few
-/// chunks of motions either way).
-fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; any value is valid.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-    }
-}
-
 /// The `kit.extract` stage kind.
 pub struct ExtractStage;
 
@@ -558,7 +543,11 @@ impl StageKind for ExtractStage {
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<()> {
         let p = ExtractParams::from_params(&ctx.spec().params).map_err(anyhow::Error::msg)?;
-        keep_freed_memory();
+        // Each motion's arrays (~0.2–1 MB) and each chunk's Arrow and Parquet buffers
+        // are above glibc's threshold for an `mmap` of their own: ~96,000 page faults
+        // and ~10 % of the time for 2,000 motions. This process runs this one stage,
+        // bounded by a few chunks of motions either way.
+        pipe_stage_api::keep_freed_memory();
         let input = ctx.dep(0)?;
         let splits = ctx.spec().deps.get(1).map(PathBuf::as_path);
         let known = ctx.spec().dep_digests.first();
