@@ -241,6 +241,14 @@ fn generate_beside_torch(g: &GlobalArgs, a: &GenerateArgs) -> anyhow::Result<i32
             }
             Err(e) => tracing::debug!("generate: prompts left to pipe-torch to encode: {e:#}"),
         }
+        drop(stdin);
+        // This process only waits from here on (through a training run, if the DAG
+        // needs one): what the encoder held goes back to the system.
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only returns free heap memory to the kernel.
+        unsafe {
+            libc::malloc_trim(0);
+        }
     }
     let status = child.wait()?;
     Ok(status

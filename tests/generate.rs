@@ -423,6 +423,45 @@ fn bad_generate_input_is_a_clear_error_and_writes_nothing() {
         o.stderr()
     );
     assert_eq!(files(&p.path().join("tk")).len(), 4);
+    // A `motion.generate` stage whose encoder is not the one the model was trained
+    // with (here: the same files but for a byte of tokenizer.json): `pipe` encodes
+    // the prompts with it beside pipe-torch's start, and pipe-torch still refuses.
+    let other = p.path().join("encoders/other");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    std::os::unix::fs::symlink(
+        common::minilm().join("model.onnx"),
+        other.join("model.onnx"),
+    )
+    .expect("link");
+    let tok = std::fs::read_to_string(common::minilm().join("tokenizer.json")).expect("tokenizer");
+    std::fs::write(other.join("tokenizer.json"), tok + "\n").expect("write");
+    let pipeline = p.read("pipeline.yaml");
+    p.write(
+        "pipeline.yaml",
+        &format!(
+            "{pipeline}  generate2:\n    uses: motion.generate\n    deps: [train/model.safetensors, \
+             train/config.json, encoders/other]\n    params: [generate]\n    outs: [samples, generated.parquet]\n"
+        ),
+    );
+    let o = p.run(&[
+        "generate",
+        "-vv",
+        "a walk",
+        "--stage",
+        "generate2",
+        "--out",
+        "ne",
+    ]);
+    assert_ne!(o.code(), 0);
+    for said in [
+        "prompts encoded beside pipe-torch's start",
+        "the handed-over prompt vectors do not fit this model",
+        "was trained with the text encoder",
+    ] {
+        assert!(o.stderr().contains(said), "{said}: {}", o.stderr());
+    }
+    assert_eq!(files(&p.path().join("ne")), Vec::<String>::new());
+    p.write("pipeline.yaml", &pipeline);
     // A checkpoint from before the training-sentence bank (TRAIN_VERSION < 4):
     // retrieval says what to do; without retrieval it still generates.
     run_python(
