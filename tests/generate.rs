@@ -369,52 +369,46 @@ fn bad_generate_input_is_a_clear_error_and_writes_nothing() {
     );
     // A model that reads only the sentence's tokens (trained for 2 steps first: it is
     // the DAG): retrieval, by either measure, moves a vector it does not read.
+    let tokens_only = [
+        "a walk",
+        "--set",
+        "model.text_conditioning=tokens",
+        "--set",
+        "embed.tokens=true",
+        "--set",
+        "train.steps=2",
+        "--set",
+        "train.text_aux_weight=0",
+    ];
     for space in ["model", "motion"] {
         let space = format!("generate.retrieval_space={space}");
+        let retrieval = ["--set", "generate.retrieval=5", "--set", &space];
         fails_and_writes_nothing(
             &p,
-            &[
-                "a walk",
-                "--set",
-                "model.text_conditioning=tokens",
-                "--set",
-                "embed.tokens=true",
-                "--set",
-                "train.steps=2",
-                "--set",
-                "train.text_aux_weight=0",
-                "--set",
-                "generate.retrieval=5",
-                "--set",
-                &space,
-            ],
+            &[&tokens_only[..], &retrieval].concat(),
             "a `tokens`-only model does not use: set retrieval: 0",
             "nt",
         );
     }
     // Without retrieval it generates, and its prompts are encoded with their tokens
     // in `pipe-torch`: the pooled vectors `pipe` hands over are not all it reads.
+    let rest = [
+        "--set",
+        "generate.retrieval=0",
+        "--seconds",
+        "2",
+        "--no-previews",
+    ];
     let o = p
-        .run(&[
-            "generate",
-            "-vv",
-            "a walk",
-            "--set",
-            "model.text_conditioning=tokens",
-            "--set",
-            "embed.tokens=true",
-            "--set",
-            "train.steps=2",
-            "--set",
-            "train.text_aux_weight=0",
-            "--set",
-            "generate.retrieval=0",
-            "--seconds",
-            "2",
-            "--no-previews",
-            "--out",
-            "tk",
-        ])
+        .run(
+            &[
+                &["generate", "-vv"][..],
+                &tokens_only,
+                &rest,
+                &["--out", "tk"],
+            ]
+            .concat(),
+        )
         .success();
     assert!(
         o.stderr()

@@ -20,75 +20,85 @@ use anyhow::{bail, Context};
 use arrow_array::builder::{Float64Builder, StringBuilder, UInt32Builder, UInt64Builder};
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tch::{Device, Kind, Tensor};
 
 use crate::criteria::{classify, measure, Measures, ACTIONS, IN_PLACE, OPPOSITES};
-use crate::generate::{resample, GenerateConfig, Generated, Generator, RetrievalSpace, Seconds};
+use crate::generate::{resample, GenerateConfig, Generated, Generator};
 use pipe_kit::body::{foot_skating, forward, Skeleton};
 use pipe_motion::features::{to_features, N_FEATURES};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// `evaluate:`: how many sentences and seeds, and the sampler — every key of
+/// `generate:` but those that the evaluation sets itself ([`NOT_SAMPLER`]: its
+/// prompts are its sentences, its count is `seeds`), with the same meaning and
+/// defaults, but for `seed` (1234).
+#[derive(Debug, Clone, PartialEq)]
 pub struct EvaluateConfig {
     /// Held-out and training sentences per action (each).
     pub sentences_per_action: usize,
     /// Generated motions per sentence (different seeds).
     pub seeds: usize,
-    pub seed: u64,
-    pub steps: i64,
-    pub guidance: f64,
-    /// DDIM stochasticity (0: deterministic DDIM, 1: DDPM-like ancestral steps).
-    pub eta: f64,
-    /// η only on the steps with noise level t/T ≥ `eta_from` (0: every step).
-    pub eta_from: f64,
-    /// Guidance rescale φ in [0, 1] (0: off); see `sample::Request`.
-    pub guidance_rescale: f64,
-    /// Guidance scale of the root's horizontal velocity (absent: `guidance`); see
-    /// `sample::Request`.
-    pub velocity_guidance: Option<f64>,
-    /// Guidance scale of the root height (absent: `guidance`); see `sample::Request`.
-    pub height_guidance: Option<f64>,
-    /// Retrieval conditioning (nearest training sentences; 0: off) and its mix;
-    /// see `generate::snap`.
-    pub retrieval: usize,
-    pub retrieval_mix: f64,
-    /// See `GenerateConfig::retrieval_space`.
-    pub retrieval_space: RetrievalSpace,
-    /// Retrieval-initialised sampling (0: off); see `GenerateConfig::retrieval_init`.
-    pub retrieval_init: f64,
-    /// See `GenerateConfig::retrieval_rank`.
-    pub retrieval_rank: bool,
-    /// See `GenerateConfig::negative_prompt`.
-    pub negative_prompt: String,
-    pub seconds: Seconds,
-    pub device: String,
-    pub threads: i32,
+    /// Seed, steps, guidance, η, retrieval, length, device, threads: see
+    /// [`GenerateConfig`].
+    pub sampler: GenerateConfig,
 }
+
+/// Keys of `generate:` that `evaluate:` does not take.
+pub const NOT_SAMPLER: [&str; 5] = ["prompts", "count", "height_m", "bvh", "previews"];
 
 impl Default for EvaluateConfig {
     fn default() -> Self {
         EvaluateConfig {
             sentences_per_action: 6,
             seeds: 2,
-            seed: 1234,
-            steps: 50,
-            guidance: 2.5,
-            eta: 0.0,
-            eta_from: 0.0,
-            guidance_rescale: 0.0,
-            velocity_guidance: None,
-            height_guidance: None,
-            retrieval: 0,
-            retrieval_mix: 0.5,
-            retrieval_space: RetrievalSpace::Model,
-            retrieval_init: 0.0,
-            retrieval_rank: false,
-            negative_prompt: String::new(),
-            seconds: Seconds::Auto,
-            device: "auto".into(),
-            threads: 0,
+            sampler: GenerateConfig {
+                seed: 1234,
+                ..Default::default()
+            },
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for EvaluateConfig {
+    /// Its own keys, then the rest as [`GenerateConfig`] over the defaults; an
+    /// unknown key is an error naming the keys it takes (as `deny_unknown_fields`).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let mut cfg = EvaluateConfig::default();
+        let mut own = |key: &str, into: &mut usize| -> Result<(), D::Error> {
+            if let Some(v) = map.remove(key) {
+                *into = serde_json::from_value(v)
+                    .map_err(|e| D::Error::custom(format!("{key}: {e}")))?;
+            }
+            Ok(())
+        };
+        own("sentences_per_action", &mut cfg.sentences_per_action)?;
+        own("seeds", &mut cfg.seeds)?;
+        let serde_json::Value::Object(mut sampler) =
+            serde_json::to_value(&cfg.sampler).map_err(D::Error::custom)?
+        else {
+            return Err(D::Error::custom("the sampler's defaults are not a map"));
+        };
+        for (k, v) in map {
+            if NOT_SAMPLER.contains(&k.as_str()) || !sampler.contains_key(&k) {
+                let mut known: Vec<&str> = vec!["sentences_per_action", "seeds"];
+                known.extend(
+                    sampler
+                        .keys()
+                        .map(String::as_str)
+                        .filter(|k| !NOT_SAMPLER.contains(k)),
+                );
+                return Err(D::Error::custom(format!(
+                    "unknown field `{k}`, expected one of `{}`",
+                    known.join("`, `")
+                )));
+            }
+            sampler.insert(k, v);
+        }
+        cfg.sampler =
+            serde_json::from_value(serde_json::Value::Object(sampler)).map_err(D::Error::custom)?;
+        Ok(cfg)
     }
 }
 
@@ -109,25 +119,8 @@ impl EvaluateConfig {
     fn generate_config(&self, prompts: Vec<String>) -> GenerateConfig {
         GenerateConfig {
             prompts,
-            seconds: self.seconds,
             count: self.seeds,
-            seed: self.seed,
-            steps: self.steps,
-            guidance: self.guidance,
-            eta: self.eta,
-            eta_from: self.eta_from,
-            guidance_rescale: self.guidance_rescale,
-            velocity_guidance: self.velocity_guidance,
-            height_guidance: self.height_guidance,
-            retrieval: self.retrieval,
-            retrieval_mix: self.retrieval_mix,
-            retrieval_space: self.retrieval_space,
-            retrieval_init: self.retrieval_init,
-            retrieval_rank: self.retrieval_rank,
-            negative_prompt: self.negative_prompt.clone(),
-            device: self.device.clone(),
-            threads: self.threads,
-            ..Default::default()
+            ..self.sampler.clone()
         }
     }
 }
@@ -372,12 +365,12 @@ pub fn evaluate(
         .double_value(&[]);
     // How many of each held-out sentence's `retrieval` nearest training sentences,
     // in the sampler's retrieval space, ask for its action.
-    let retrieval_purity = if cfg.retrieval > 0 {
+    let retrieval_purity = if cfg.sampler.retrieval > 0 {
         let (kh, kx) = (
-            gen.retrieval_keys(&hv, cfg.retrieval_space)?,
-            gen.retrieval_keys(&xv, cfg.retrieval_space)?,
+            gen.retrieval_keys(&hv, cfg.sampler.retrieval_space)?,
+            gen.retrieval_keys(&xv, cfg.sampler.retrieval_space)?,
         );
-        let idx = crate::generate::nearest((&kh, &kx), cfg.retrieval).1;
+        let idx = crate::generate::nearest((&kh, &kx), cfg.sampler.retrieval).1;
         let k = idx.size()[1] as usize;
         let idx = Vec::<i64>::try_from(idx.to_device(Device::Cpu).reshape([-1]))?;
         let same = idx
@@ -671,6 +664,57 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn evaluate_takes_its_own_keys_and_the_samplers_and_nothing_else() {
+        let parse = |v: serde_json::Value| {
+            let params = BTreeMap::from([("evaluate".to_string(), v)]);
+            EvaluateConfig::from_params(&params)
+        };
+        assert_eq!(
+            parse(serde_json::Value::Null),
+            Ok(EvaluateConfig::default())
+        );
+        let d = EvaluateConfig::default();
+        assert_eq!(
+            (d.sentences_per_action, d.seeds, d.sampler.seed),
+            (6, 2, 1234)
+        );
+        let e = parse(serde_json::json!({
+            "sentences_per_action": 18, "seeds": 3, "steps": 25, "velocity_guidance": null,
+            "height_guidance": 1.0, "retrieval": 10, "retrieval_space": "motion",
+            "seconds": 4.0, "threads": 2
+        }))
+        .expect("valid");
+        assert_eq!((e.sentences_per_action, e.seeds), (18, 3));
+        let g = e.generate_config(vec!["a walk".into()]);
+        assert_eq!(
+            (g.count, g.seed, g.steps, g.retrieval, g.threads),
+            (3, 1234, 25, 10, 2)
+        );
+        assert_eq!((g.velocity_guidance, g.height_guidance), (None, Some(1.0)));
+        assert_eq!(g.retrieval_space, crate::generate::RetrievalSpace::Motion);
+        assert_eq!(g.prompts, vec!["a walk".to_string()]);
+        // Unknown keys, and the keys of `generate:` the evaluation sets itself.
+        for bad in ["stepz", "prompts", "count", "bvh"] {
+            let err = parse(serde_json::json!({ bad: 1 })).expect_err(bad);
+            assert!(
+                err.starts_with(&format!("evaluate: unknown field `{bad}`, expected one of `sentences_per_action`, `seeds`,"))
+                    && err.contains("`steps`")
+                    && !err.split("expected").nth(1).unwrap_or("").contains("`prompts`"),
+                "{err}"
+            );
+        }
+        // Wrong types name the key; the sampler's own checks still apply.
+        let err = parse(serde_json::json!({"seeds": "two"})).expect_err("type");
+        assert!(err.contains("seeds: invalid type"), "{err}");
+        let err = parse(serde_json::json!({"steps": "many"})).expect_err("type");
+        assert!(err.contains("invalid type"), "{err}");
+        let err = parse(serde_json::json!({"guidance": -1.0})).expect_err("range");
+        assert!(err.starts_with("evaluate: "), "{err}");
+        let err = parse(serde_json::json!({"seeds": 0})).expect_err("zero");
+        assert!(err.contains("at least 1"), "{err}");
+    }
 
     #[test]
     fn nearest_distance_sees_a_replayed_training_motion() {

@@ -294,8 +294,8 @@ impl StageKind for EvaluateStage {
             ctx.dep(4)?,
             ctx.dep(5)?,
             &lib,
-            &cfg.device,
-            cfg.threads,
+            &cfg.sampler.device,
+            cfg.sampler.threads,
         )?;
         let r = evaluate::evaluate(
             ctx.dep(0)?,
