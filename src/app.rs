@@ -226,6 +226,14 @@ fn generate_beside_torch(g: &GlobalArgs, a: &GenerateArgs) -> anyhow::Result<i32
     let mut child = cmd
         .spawn()
         .with_context(|| format!("failed to start {:?}", cmd.get_program()))?;
+    // Ctrl-C reaches both processes; this one stays until the child, which cleans
+    // up (stops the stages it runs) and says so, has ended, and passes a SIGTERM or
+    // SIGHUP of its own on to it.
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: kill(2) touches no memory.
+    let _ = ctrlc::set_handler(move || unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    });
     if let Some(mut stdin) = child.stdin.take() {
         let t0 = std::time::Instant::now();
         // ONNX Runtime's load copies the 90 MB model several times: 0.61 → 0.48 s.

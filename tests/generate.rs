@@ -561,3 +561,35 @@ print("ok")
         out.stdout()
     );
 }
+
+#[test]
+fn interrupting_pipe_generate_stops_the_training_it_waits_for() {
+    let p = motion_project(TINY);
+    let child = p.spawn(&[
+        "generate",
+        "a walk",
+        "--set",
+        "train.steps=100000",
+        "--out",
+        "o",
+    ]);
+    let scratch = p.path().join("artifacts/.scratch/train");
+    common::wait_for(300.0, "the training stage to start", || {
+        std::fs::read_dir(&scratch).is_ok_and(|mut d| d.next().is_some())
+    });
+    // SIGINT to `pipe` alone (a terminal's Ctrl-C reaches both processes): it passes
+    // it on to pipe-torch, waits for it to stop the training, and ends with its code.
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = common::Out(child.wait_with_output().expect("wait"));
+    assert_eq!(out.0.status.code(), Some(130), "{}", out.stderr());
+    assert!(
+        out.stderr().contains("train") && out.stderr().contains("interrupted"),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(files(&p.path().join("o")), Vec::<String>::new());
+}
