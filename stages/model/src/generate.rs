@@ -720,11 +720,8 @@ impl Generator {
             prompts.push(negative);
         }
         let tokens_wanted = self.card.model.text_conditioning.tokens();
-        let handed = self
-            .handed
-            .as_ref()
-            .filter(|_| !tokens_wanted)
-            .and_then(|h| h.pooled(&prompts));
+        // `load_with` keeps handed vectors only for pooled-only models.
+        let handed = self.handed.as_ref().and_then(|h| h.pooled(&prompts));
         let enc = match handed {
             Some(pooled) => pipe_text::encoder::Encoded {
                 n_tokens: Vec::new(),
