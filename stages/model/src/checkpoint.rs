@@ -211,24 +211,96 @@ pub fn fill(
 }
 
 pub fn read_tensors(file: &Path) -> anyhow::Result<BTreeMap<String, Tensor>> {
+    read_tensors_where(file, |_| true)
+}
+
+/// The tensors of a safetensors file whose names `keep` accepts; the others are not
+/// read (a model's weights are a third of a checkpoint that carries its motion bank).
+pub fn read_tensors_where(
+    file: &Path,
+    keep: impl Fn(&str) -> bool,
+) -> anyhow::Result<BTreeMap<String, Tensor>> {
+    use std::os::unix::fs::FileExt;
     if !file.exists() {
         bail!("{}: no such file", file.display());
     }
-    Ok(Tensor::read_safetensors(file)
-        .map_err(|e| anyhow::anyhow!("{}: not a readable safetensors file ({e})", file.display()))?
-        .into_iter()
-        .collect())
+    let bad = |why: String| {
+        anyhow::anyhow!(
+            "{}: not a readable safetensors file ({why})",
+            file.display()
+        )
+    };
+    let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let len = f
+        .metadata()
+        .with_context(|| format!("reading {}", file.display()))?
+        .len();
+    let mut n = [0u8; 8];
+    f.read_exact_at(&mut n, 0)
+        .map_err(|e| bad(format!("no header: {e}")))?;
+    let n = u64::from_le_bytes(n);
+    if n > 100 << 20 || n + 8 > len {
+        return Err(bad(format!("a header of {n} bytes in a file of {len}")));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact_at(&mut header, 8)
+        .map_err(|e| bad(format!("header: {e}")))?;
+    let header: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| bad(format!("header: {e}")))?;
+    #[derive(Deserialize)]
+    struct Entry {
+        dtype: String,
+        shape: Vec<i64>,
+        data_offsets: (u64, u64),
+    }
+    let data_start = 8 + n;
+    let mut out = BTreeMap::new();
+    for (name, v) in header {
+        if name == "__metadata__" || !keep(&name) {
+            continue;
+        }
+        let e: Entry =
+            serde_json::from_value(v).map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+        let kind = match e.dtype.as_str() {
+            "F32" => tch::Kind::Float,
+            "F64" => tch::Kind::Double,
+            "F16" => tch::Kind::Half,
+            "BF16" => tch::Kind::BFloat16,
+            "I64" => tch::Kind::Int64,
+            "I32" => tch::Kind::Int,
+            "I16" => tch::Kind::Int16,
+            "I8" => tch::Kind::Int8,
+            "U8" => tch::Kind::Uint8,
+            "BOOL" => tch::Kind::Bool,
+            other => return Err(bad(format!("tensor `{name}` has dtype {other}"))),
+        };
+        let (b, end) = e.data_offsets;
+        let numel = e.shape.iter().try_fold(1u64, |a, &d| {
+            u64::try_from(d).ok().and_then(|d| a.checked_mul(d))
+        });
+        let bytes = numel.and_then(|k| k.checked_mul(kind.elt_size_in_bytes() as u64));
+        if b > end || data_start + end > len || bytes != Some(end - b) {
+            return Err(bad(format!(
+                "tensor `{name}`: bytes {b}..{end} of a {}-byte data block for shape {:?} {}",
+                len - data_start,
+                e.shape,
+                e.dtype
+            )));
+        }
+        let mut data = vec![0u8; (end - b) as usize];
+        f.read_exact_at(&mut data, data_start + b)
+            .map_err(|err| bad(format!("tensor `{name}`: {err}")))?;
+        let t = Tensor::f_from_data_size(&data, &e.shape, kind)
+            .map_err(|err| bad(format!("tensor `{name}`: {err}")))?;
+        out.insert(name, t);
+    }
+    Ok(out)
 }
 
 /// A rebuilt model: its variables, the network, its card and, when the checkpoint
-/// has them, the training-sentence bank ([`TEXT_BANK`]) and its motions ([`MOTION_BANK`]).
-pub type Loaded = (
-    nn::VarStore,
-    MotionModel,
-    ModelCard,
-    Option<Tensor>,
-    Option<MotionBank>,
-);
+/// has them, the training-sentence bank ([`TEXT_BANK`]). Its motions
+/// ([`MOTION_BANK`]) are read only when asked for: [`load_motion_bank`].
+pub type Loaded = (nn::VarStore, MotionModel, ModelCard, Option<Tensor>);
 
 /// Rebuild the model of the checkpoint folder `dir` on `device`.
 pub fn load(dir: &Path, device: Device) -> anyhow::Result<Loaded> {
@@ -256,8 +328,9 @@ pub fn load_files(weights: &Path, cfg_path: &Path, device: Device) -> anyhow::Re
         .check()
         .map_err(|e| anyhow::anyhow!("{}: {e}", cfg_path.display()))?;
     let vs = nn::VarStore::new(device);
-    let model = MotionModel::new(&vs.root(), &card.model, card.dims);
-    let tensors = read_tensors(weights)?;
+    // Not initialised: every variable is overwritten from the file next.
+    let model = MotionModel::for_loading(&vs.root(), &card.model, card.dims);
+    let tensors = read_tensors_where(weights, |name| !MOTION_BANK.contains(&name))?;
     fill(&vs, &tensors, weights, "")?;
     let bank = match tensors.get(TEXT_BANK) {
         Some(b) if b.dim() != 2 || b.size()[1] != card.dims.text || b.size()[0] == 0 => bail!(
@@ -269,11 +342,18 @@ pub fn load_files(weights: &Path, cfg_path: &Path, device: Device) -> anyhow::Re
         Some(b) => Some(b.to_device(device)),
         None => None,
     };
-    let motions = match &bank {
-        Some(b) => motion_bank(&tensors, weights, b.size()[0] as usize, card.dims.features)?,
-        None => None,
-    };
-    Ok((vs, model, card, bank, motions))
+    Ok((vs, model, card, bank))
+}
+
+/// The training motions of the checkpoint `weights` for its `sentences` bank rows
+/// (`None` where it has none: written before them).
+pub fn load_motion_bank(
+    weights: &Path,
+    card: &ModelCard,
+    sentences: usize,
+) -> anyhow::Result<Option<MotionBank>> {
+    let tensors = read_tensors_where(weights, |name| MOTION_BANK.contains(&name))?;
+    motion_bank(&tensors, weights, sentences, card.dims.features)
 }
 
 /// Write `tensors` to `file` atomically (temp file + rename).
@@ -351,9 +431,10 @@ mod tests {
     fn a_saved_model_loads_back_identically() {
         let d = tempfile::tempdir().expect("tmp");
         let card = save(d.path(), small());
-        let (vs, _m, back, bank, motions) = load(d.path(), Device::Cpu).expect("load");
+        let (vs, _m, back, bank) = load(d.path(), Device::Cpu).expect("load");
         assert!(bank.is_none());
-        assert!(motions.is_none());
+        let w = d.path().join("model.safetensors");
+        assert!(load_motion_bank(&w, &back, 1).expect("no bank").is_none());
         assert_eq!(back, card);
         let saved = read_tensors(&d.path().join("model.safetensors")).expect("read");
         for (name, t) in named(&vs) {
@@ -408,11 +489,14 @@ mod tests {
             t.push((MOTION_BANK[2].into(), i64s(links, &[-1, 2])));
             write_tensors(&w, &t).expect("write");
         };
+        // The model loads without them; they are read when asked for.
+        let motions_err = |d: &Path| {
+            let (_vs, _m, card, bank) = load(d, Device::Cpu).expect("load");
+            let rows = bank.expect("bank").size()[0] as usize;
+            load_motion_bank(&d.join("model.safetensors"), &card, rows)
+        };
         write(&[0, 3, 5], &[0, 0, 1, 0, 1, 1]);
-        let mb = load(d.path(), Device::Cpu)
-            .expect("load")
-            .4
-            .expect("motions");
+        let mb = motions_err(d.path()).expect("load").expect("motions");
         assert_eq!(mb.motions_of, vec![vec![0], vec![0, 1]]);
         assert_eq!(mb.motion(1).len(), 2 * 50);
         assert_eq!(mb.motion(1)[0], 150.0);
@@ -427,8 +511,37 @@ mod tests {
             (&[0, 3, 5], &[0, 0, 0, 1], "gives bank sentence 1 no motion"),
         ] {
             write(offsets, links);
-            let err = load_err(d.path());
+            let err = format!("{:#}", motions_err(d.path()).expect_err("must fail"));
             assert!(err.contains(want), "{err}");
+        }
+    }
+
+    #[test]
+    fn some_tensors_are_read_and_broken_files_are_refused() {
+        let d = tempfile::tempdir().expect("tmp");
+        save(d.path(), small());
+        let w = d.path().join("model.safetensors");
+        let all = read_tensors(&w).expect("read");
+        let some = read_tensors_where(&w, |n| n.starts_with("layers")).expect("read");
+        assert!(!some.is_empty() && some.len() < all.len());
+        for (n, t) in &some {
+            assert!(n.starts_with("layers"), "{n}");
+            assert!(t.equal(&all[n]), "{n}");
+        }
+        let bytes = std::fs::read(&w).expect("read");
+        let cases: [(&[u8], &str); 3] = [
+            (&bytes[..4], "no header"),
+            (&bytes[..bytes.len() - 1], "bytes "),
+            (&[2, 0, 0, 0, 0, 0, 0, 0, b'{', b'x'], "header: "),
+        ];
+        for (cut, want) in cases {
+            std::fs::write(&w, cut).expect("write");
+            let err = format!("{:#}", read_tensors(&w).expect_err("must fail"));
+            assert!(
+                err.contains("model.safetensors: not a readable safetensors file")
+                    && err.contains(want),
+                "{err}"
+            );
         }
     }
 

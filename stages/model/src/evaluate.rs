@@ -443,7 +443,7 @@ pub fn evaluate(
         }
     }
     let mut real_nearest_train = None;
-    if let Some(bank) = gen.train_motions().filter(|b| b.len() > 1) {
+    if let Some(bank) = gen.train_motions()?.filter(|b| b.len() > 1) {
         let b = descriptors((0..bank.len()).map(|m| bank.motion(m)));
         let own = nearest_distances(&b, &b, true);
         real_nearest_train = Some(own.iter().sum::<f64>() / own.len().max(1) as f64);

@@ -324,15 +324,17 @@ pub struct Generator {
     model: crate::model::MotionModel,
     /// The text encoder, loaded when first needed where the prompts were handed over.
     encoder: Option<pipe_text::encoder::Encoder>,
-    /// Where it is loaded from: its folder, ONNX Runtime's library, threads; and the
-    /// model's weights (for messages).
-    encoder_from: (PathBuf, PathBuf, usize, PathBuf),
+    /// Where it is loaded from: its folder, ONNX Runtime's library, threads.
+    encoder_from: (PathBuf, PathBuf, usize),
+    /// The model's weights file (for messages, and the training motions it holds).
+    weights: PathBuf,
     /// The prompts' vectors from the process that started this one (see [`Handed`]).
     handed: Option<Handed>,
     /// The training sentences' vectors (`None` in checkpoints written before it).
     bank: Option<Tensor>,
-    /// Their motions (`None` in checkpoints written before them).
-    motions: Option<checkpoint::MotionBank>,
+    /// Their motions (`None` in checkpoints written before them), read from the
+    /// weights file when first needed (most sampling settings never do).
+    motions: std::cell::OnceCell<Option<checkpoint::MotionBank>>,
     /// The sentence-to-motion projection of [`RetrievalSpace::Motion`], once fitted.
     motion_projection: Option<Tensor>,
     device: Device,
@@ -452,7 +454,7 @@ impl Generator {
         // In turn: loading the encoder on a thread beside the model was slower
         // (0.28 vs 0.23 s for both, on 2 cores).
         let t0 = std::time::Instant::now();
-        let (vs, model, card, bank, motions) = checkpoint::load_files(weights, config, device)?;
+        let (vs, model, card, bank) = checkpoint::load_files(weights, config, device)?;
         let t_model = t0.elapsed().as_secs_f64();
         let enc_threads = threads.max(1) as usize;
         let handed = handed().filter(|h| {
@@ -474,11 +476,11 @@ impl Generator {
                 encoder_dir.to_path_buf(),
                 ort_lib.to_path_buf(),
                 enc_threads,
-                weights.to_path_buf(),
             ),
+            weights: weights.to_path_buf(),
             handed,
             bank,
-            motions,
+            motions: Default::default(),
             motion_projection: None,
             device,
         };
@@ -500,13 +502,13 @@ impl Generator {
     /// The text encoder, loaded (and checked against the model's digest) on first use.
     fn encoder(&mut self) -> anyhow::Result<&mut pipe_text::encoder::Encoder> {
         if self.encoder.is_none() {
-            let (dir, lib, threads, weights) = &self.encoder_from;
+            let (dir, lib, threads) = &self.encoder_from;
             let encoder = pipe_text::encoder::Encoder::load(dir, lib, *threads)?;
             let card = &self.card;
             if !card.encoder_digest.is_empty() && encoder.digest != card.encoder_digest {
                 bail!(
                     "the model {} was trained with the text encoder `{}` (digest {}…), but {} holds `{}` (digest {}…)",
-                    weights.display(),
+                    self.weights.display(),
                     card.encoder,
                     &card.encoder_digest[..12.min(card.encoder_digest.len())],
                     dir.display(),
@@ -521,9 +523,26 @@ impl Generator {
             .context("the encoder was loaded just before")
     }
 
-    /// The training motions stored with the model (`None` in checkpoints before them).
-    pub fn train_motions(&self) -> Option<&checkpoint::MotionBank> {
-        self.motions.as_ref()
+    /// The training motions stored with the model (`None` in checkpoints before them),
+    /// read on first use.
+    pub fn train_motions(&self) -> anyhow::Result<Option<&checkpoint::MotionBank>> {
+        if let Some(m) = self.motions.get() {
+            return Ok(m.as_ref());
+        }
+        let loaded = match &self.bank {
+            Some(b) => {
+                let t0 = std::time::Instant::now();
+                let m =
+                    checkpoint::load_motion_bank(&self.weights, &self.card, b.size()[0] as usize)?;
+                tracing::debug!(
+                    "training motions read in {:.3} s",
+                    t0.elapsed().as_secs_f64()
+                );
+                m
+            }
+            None => None,
+        };
+        Ok(self.motions.get_or_init(|| loaded).as_ref())
     }
 
     /// Pooled vectors of `sentences` with the model's encoder, in batches of 64.
@@ -550,7 +569,7 @@ impl Generator {
         seeds: &[u64],
         rank: Option<(&Tensor, u64)>,
     ) -> anyhow::Result<Vec<&[f32]>> {
-        let Some(bank) = &self.motions else {
+        let Some(bank) = self.train_motions()? else {
             bail!(
                 "retrieval_init starts from training motions, which this model's checkpoint \
                  predates: retrain it (`pipe run train`) or set retrieval_init: 0"
@@ -663,7 +682,7 @@ impl Generator {
         if let Some(w) = &self.motion_projection {
             return Ok(w.shallow_clone());
         }
-        let (Some(bank), Some(motions)) = (&self.bank, &self.motions) else {
+        let (Some(bank), Some(motions)) = (&self.bank, self.train_motions()?) else {
             bail!(
                 "retrieval_space: motion reads the training motions, which this model's \
                  checkpoint predates: retrain it (`pipe run train`) or set \
