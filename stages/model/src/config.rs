@@ -178,6 +178,12 @@ pub struct TrainConfig {
     /// (then scaled back to the vector's own length): the model sees a neighbourhood
     /// of every sentence, not the point, for sentences it never saw (0: off).
     pub text_noise: f64,
+    /// Probability that a training pair's sentence vector is replaced by a mix of it
+    /// and another sentence of the same motion (the other's weight drawn uniformly
+    /// from 0 to 1), scaled back to the vector's own length: the paraphrases of one
+    /// motion then cover the space between them, where a new paraphrase may fall
+    /// (0: off; a motion with one sentence keeps it).
+    pub text_mix: f64,
     /// Weight of the frame-to-frame velocity loss (smoothness, less foot sliding).
     pub velocity_weight: f64,
     /// Weight of the integrated root-displacement loss (less drift).
@@ -222,6 +228,7 @@ impl Default for TrainConfig {
             autocast: false,
             cond_drop: 0.1,
             text_noise: 0.0,
+            text_mix: 0.0,
             velocity_weight: 0.0,
             root_weight: 0.0,
             length_weight: 0.1,
@@ -256,6 +263,7 @@ impl TrainConfig {
         let unit = [
             ("min_lr_ratio", self.min_lr_ratio),
             ("cond_drop", self.cond_drop),
+            ("text_mix", self.text_mix),
         ];
         for (k, v) in unit {
             if !(0.0..=1.0).contains(&v) {

@@ -197,6 +197,55 @@ impl Dataset {
         self.pairs.get(name).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// Per training motion: its distinct sentences (for `train.text_mix`).
+    pub fn paraphrases(&self) -> HashMap<usize, Vec<usize>> {
+        let mut of: HashMap<usize, Vec<usize>> = HashMap::new();
+        for &(m, s) in self.split("train") {
+            let v = of.entry(m).or_default();
+            if !v.contains(&s) {
+                v.push(s);
+            }
+        }
+        of
+    }
+
+    /// The pooled vectors of `pairs` (`B × text_dim`), each with probability `p`
+    /// replaced by `(1 − w)·own + w·other`, `other` another of its motion's
+    /// `paraphrases` and `w` uniform in [0, 1), scaled back to the own vector's length.
+    pub fn mixed_pooled(
+        &self,
+        pairs: &[(usize, usize)],
+        paraphrases: &HashMap<usize, Vec<usize>>,
+        p: f64,
+        rng: &mut Rng,
+    ) -> Vec<f32> {
+        let d = self.text_dim;
+        let row = |s: usize| &self.pooled[s * d..(s + 1) * d];
+        let mut out = Vec::with_capacity(pairs.len() * d);
+        for &(m, s) in pairs {
+            let own = row(s);
+            let others: Vec<usize> = paraphrases
+                .get(&m)
+                .map(|v| v.iter().copied().filter(|&o| o != s).collect())
+                .unwrap_or_default();
+            if others.is_empty() || rng.unit() >= p {
+                out.extend_from_slice(own);
+                continue;
+            }
+            let other = row(others[rng.below(others.len() as u64) as usize]);
+            let w = rng.unit() as f32;
+            let mixed: Vec<f32> = own
+                .iter()
+                .zip(other)
+                .map(|(a, b)| (1.0 - w) * a + w * b)
+                .collect();
+            let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            let scale = norm(own) / norm(&mixed).max(1e-12);
+            out.extend(mixed.iter().map(|x| x * scale));
+        }
+        out
+    }
+
     /// `[N, text_dim]` pooled vectors of the distinct sentences of the train split,
     /// in sentence order: the bank generation's `retrieval` draws on.
     pub fn train_bank(&self) -> Tensor {
@@ -411,6 +460,10 @@ impl Rng {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
     /// Uniform in `0..n` (n > 0).
     pub fn below(&mut self, n: u64) -> u64 {

@@ -136,6 +136,8 @@ pub struct Trainer<'a> {
     wall_before: f64,
     /// Present when training in float16 autocast on CUDA.
     pub scaler: Option<LossScale>,
+    /// Per training motion, its sentences (`train.text_mix`).
+    paraphrases: std::collections::HashMap<usize, Vec<usize>>,
 }
 
 /// What a finished run reports.
@@ -196,6 +198,7 @@ impl<'a> Trainer<'a> {
             step: 0,
             wall_before: 0.0,
             scaler,
+            paraphrases: data.paraphrases(),
         }
     }
 
@@ -372,6 +375,19 @@ impl<'a> Trainer<'a> {
                 / noisy.norm_scalaropt_dim(2, [1], true).clamp_min(1e-12);
             Batch {
                 pooled: noisy * scale,
+                ..b
+            }
+        } else {
+            b
+        };
+        let b = if self.tcfg.text_mix > 0.0 {
+            let v = self
+                .data
+                .mixed_pooled(pairs, &self.paraphrases, self.tcfg.text_mix, &mut rng);
+            Batch {
+                pooled: Tensor::from_slice(&v)
+                    .view([n, self.data.text_dim as i64])
+                    .to_device(self.device),
                 ..b
             }
         } else {
@@ -868,6 +884,35 @@ mod tests {
             pairs: std::collections::BTreeMap::new(),
             mirrored: (0, 0),
         }
+    }
+
+    #[test]
+    fn text_mix_mixes_only_paraphrases_of_one_motion_and_keeps_their_length() {
+        let mut d = empty_data(2);
+        // Motion 0 has sentences 0 and 1; motion 1 only sentence 2.
+        d.pooled = vec![1.0, 0.0, 0.0, 1.0, 3.0, 4.0];
+        d.pairs
+            .insert("train".into(), vec![(0, 0), (0, 1), (1, 2), (0, 0)]);
+        let para = d.paraphrases();
+        assert_eq!(para[&0], vec![0, 1]);
+        assert_eq!(para[&1], vec![2]);
+        let mut rng = Rng::new(7);
+        let pairs = [(0, 0), (1, 2)];
+        assert_eq!(
+            d.mixed_pooled(&pairs, &para, 0.0, &mut rng),
+            vec![1.0, 0.0, 3.0, 4.0]
+        );
+        let mut mixed = 0;
+        for _ in 0..50 {
+            let v = d.mixed_pooled(&pairs, &para, 1.0, &mut rng);
+            // Between sentences 0 and 1, at their (unit) length.
+            assert!(v[0] >= 0.0 && v[1] >= 0.0, "{v:?}");
+            assert!((v[0].hypot(v[1]) - 1.0).abs() < 1e-5, "{v:?}");
+            mixed += usize::from(v[0] > 0.01 && v[1] > 0.01);
+            // A motion with one sentence keeps it.
+            assert_eq!(&v[2..], &[3.0, 4.0]);
+        }
+        assert!(mixed > 40, "{mixed}");
     }
 
     /// Self-conditioning's first pass: zeros for the rows not chosen, the model's
