@@ -341,7 +341,19 @@ pub(crate) fn run(flavor: &dyn Flavor) -> u8 {
     entry::init_tracing(cli.global.verbose, cli.global.quiet);
     let code = if !flavor.has_torch() && needs_torch(&cli) {
         match &cli.command {
-            TopCommand::Generate(a) => generate_beside_torch(&cli.global, a),
+            TopCommand::Generate(a) => {
+                let code = generate_beside_torch(&cli.global, a)
+                    .unwrap_or_else(|e| entry::report(&e))
+                    .clamp(0, 255);
+                // ONNX Runtime was loaded to encode the prompts; its static
+                // destructors, and ours, would only delay the exit (pipe-torch
+                // ends the same way).
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                let _ = std::io::stderr().flush();
+                // SAFETY: _exit ends the process; nothing is used afterwards.
+                unsafe { libc::_exit(code) }
+            }
             _ => hand_to_torch(),
         }
         .unwrap_or_else(|e| entry::report(&e))
