@@ -345,14 +345,9 @@ pub(crate) fn run(flavor: &dyn Flavor) -> u8 {
                 let code = generate_beside_torch(&cli.global, a)
                     .unwrap_or_else(|e| entry::report(&e))
                     .clamp(0, 255);
-                // ONNX Runtime was loaded to encode the prompts; its static
-                // destructors, and ours, would only delay the exit (pipe-torch
-                // ends the same way).
-                use std::io::Write;
-                let _ = std::io::stdout().flush();
-                let _ = std::io::stderr().flush();
-                // SAFETY: _exit ends the process; nothing is used afterwards.
-                unsafe { libc::_exit(code) }
+                // ONNX Runtime was loaded to encode the prompts: its static
+                // destructors would only delay the exit (pipe-torch ends the same way).
+                entry::exit_now(code as u8)
             }
             _ => hand_to_torch(),
         }

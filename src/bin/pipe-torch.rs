@@ -52,11 +52,7 @@ fn main() {
     // Everything of ours is written, closed and published by now; what is left at a
     // normal exit are libtorch's and ONNX Runtime's static destructors, ~0.1 s of
     // `pipe generate`'s ~0.9 s. Skip them.
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    // SAFETY: _exit ends the process; no Rust state is used afterwards.
-    unsafe { libc::_exit(code.into()) }
+    pipe::entry::exit_now(code)
 }
 
 /// `pipe generate`: the config's `generate:` section with the command line on top;

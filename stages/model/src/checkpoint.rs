@@ -245,52 +245,37 @@ pub fn read_tensors_where(
     let mut header = vec![0u8; n as usize];
     f.read_exact_at(&mut header, 8)
         .map_err(|e| bad(format!("header: {e}")))?;
-    let header: BTreeMap<String, serde_json::Value> =
+    // The header's schema and dtypes as the safetensors crate (tch's reader) has them.
+    let header: safetensors::tensor::Metadata =
         serde_json::from_slice(&header).map_err(|e| bad(format!("header: {e}")))?;
-    #[derive(Deserialize)]
-    struct Entry {
-        dtype: String,
-        shape: Vec<i64>,
-        data_offsets: (u64, u64),
-    }
     let data_start = 8 + n;
     let mut out = BTreeMap::new();
-    for (name, v) in header {
-        if name == "__metadata__" || !keep(&name) {
+    for (name, info) in header.tensors() {
+        if !keep(&name) {
             continue;
         }
-        let e: Entry =
-            serde_json::from_value(v).map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
-        let kind = match e.dtype.as_str() {
-            "F32" => tch::Kind::Float,
-            "F64" => tch::Kind::Double,
-            "F16" => tch::Kind::Half,
-            "BF16" => tch::Kind::BFloat16,
-            "I64" => tch::Kind::Int64,
-            "I32" => tch::Kind::Int,
-            "I16" => tch::Kind::Int16,
-            "I8" => tch::Kind::Int8,
-            "U8" => tch::Kind::Uint8,
-            "BOOL" => tch::Kind::Bool,
-            other => return Err(bad(format!("tensor `{name}` has dtype {other}"))),
-        };
-        let (b, end) = e.data_offsets;
-        let numel = e.shape.iter().try_fold(1u64, |a, &d| {
-            u64::try_from(d).ok().and_then(|d| a.checked_mul(d))
-        });
-        let bytes = numel.and_then(|k| k.checked_mul(kind.elt_size_in_bytes() as u64));
-        if b > end || data_start + end > len || bytes != Some(end - b) {
+        let kind =
+            tch::Kind::try_from(info.dtype).map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+        let (b, end) = (info.data_offsets.0 as u64, info.data_offsets.1 as u64);
+        let bytes = info
+            .shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .and_then(|k| k.checked_mul(info.dtype.size()));
+        let past_file = data_start.checked_add(end).is_none_or(|e| e > len);
+        if b > end || past_file || bytes != Some((end - b) as usize) {
             return Err(bad(format!(
-                "tensor `{name}`: bytes {b}..{end} of a {}-byte data block for shape {:?} {}",
+                "tensor `{name}`: bytes {b}..{end} of a {}-byte data block for shape {:?} {:?}",
                 len - data_start,
-                e.shape,
-                e.dtype
+                info.shape,
+                info.dtype
             )));
         }
+        let shape: Vec<i64> = info.shape.iter().map(|&d| d as i64).collect();
         let mut data = vec![0u8; (end - b) as usize];
         f.read_exact_at(&mut data, data_start + b)
             .map_err(|err| bad(format!("tensor `{name}`: {err}")))?;
-        let t = Tensor::f_from_data_size(&data, &e.shape, kind)
+        let t = Tensor::f_from_data_size(&data, &shape, kind)
             .map_err(|err| bad(format!("tensor `{name}`: {err}")))?;
         out.insert(name, t);
     }
