@@ -372,6 +372,11 @@ mod tests {
             ),
             (
                 serde_json::json!({}),
+                serde_json::json!({"text_mix": 1.5}),
+                "train.text_mix must be in [0, 1], got 1.5",
+            ),
+            (
+                serde_json::json!({}),
                 serde_json::json!({"steps": 0}),
                 "train.steps",
             ),
