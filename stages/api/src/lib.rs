@@ -215,15 +215,36 @@ pub fn keep_freed_memory() {
 }
 
 /// Parse the config section `name` a stage declared it reads (`params: [name]`) into
-/// `T`; an absent section gives `T::default()`. The error starts with the section name,
-/// so with `deny_unknown_fields` it names the offending key (`extract: unknown field …`).
+/// `T`; an absent section gives `T::default()`. The error names the section and the
+/// key in it: `train.steps: invalid type: string "abc", expected u64`, or with
+/// `deny_unknown_fields`, `extract: unknown field `fsp`, expected one of …`.
 pub fn section<T: serde::de::DeserializeOwned + Default>(
     params: &BTreeMap<String, serde_json::Value>,
     name: &str,
 ) -> Result<T, String> {
     match params.get(name) {
         None | Some(serde_json::Value::Null) => Ok(T::default()),
-        Some(v) => serde_json::from_value(v.clone()).map_err(|e| format!("{name}: {e}")),
+        // The error names the key inside the section too (`train.steps: invalid
+        // type ...`), not just the section.
+        Some(v) => serde_path_to_error::deserialize(v.clone()).map_err(|e| {
+            use serde_path_to_error::Segment;
+            let mut at: Vec<String> = e
+                .path()
+                .iter()
+                .map(|s| match s {
+                    Segment::Seq { index } => format!("[{index}]"),
+                    Segment::Map { key } => format!(".{key}"),
+                    Segment::Enum { variant } => format!(".{variant}"),
+                    Segment::Unknown => ".?".into(),
+                })
+                .collect();
+            let reason = e.into_inner().to_string();
+            // An unknown key is named by the message; the place is its parent.
+            if reason.starts_with("unknown field") {
+                at.pop();
+            }
+            format!("{name}{}: {reason}", at.concat())
+        }),
     }
 }
 
@@ -275,5 +296,41 @@ mod tests {
         assert_eq!(parse_progress_line("3 10"), Some((3, 10, String::new())));
         assert_eq!(parse_progress_line("x 10"), None);
         assert_eq!(parse_progress_line(""), None);
+    }
+
+    #[test]
+    fn section_errors_name_the_key() {
+        #[derive(Debug, Default, serde::Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        struct Inner {
+            rate: f64,
+        }
+        #[derive(Debug, Default, serde::Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        struct Train {
+            steps: u64,
+            opt: Inner,
+            sizes: Vec<u32>,
+        }
+        let p = |v: serde_json::Value| BTreeMap::from([("train".to_string(), v)]);
+        let err = |v| section::<Train>(&p(v), "train").err().unwrap_or_default();
+        assert_eq!(
+            err(serde_json::json!({"steps": "abc"})),
+            "train.steps: invalid type: string \"abc\", expected u64"
+        );
+        assert_eq!(
+            err(serde_json::json!({"opt": {"rate": true}})),
+            "train.opt.rate: invalid type: boolean `true`, expected f64"
+        );
+        assert_eq!(
+            err(serde_json::json!({"sizes": [1, -2]})),
+            "train.sizes[1]: invalid value: integer `-2`, expected u32"
+        );
+        assert!(err(serde_json::json!({"stpes": 3})).starts_with("train: unknown field `stpes`"));
+        assert!(err(serde_json::json!({"opt": {"rat": 1}}))
+            .starts_with("train.opt: unknown field `rat`, expected `rate`"));
+        assert!(err(serde_json::json!(5)).starts_with("train: invalid type: integer `5`"));
+        let ok: Train = section(&p(serde_json::json!({"steps": 7})), "train").unwrap_or_default();
+        assert_eq!(ok.steps, 7);
     }
 }
