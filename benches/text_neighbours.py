@@ -11,7 +11,10 @@ first); needs the project venv (onnxruntime, tokenizers, safetensors, sklearn).
 With --text-only it needs only the data and its extraction (`pipe run extract`, no
 training): the raw-vector rows and the probe's accuracy per action, the quick check
 when widening `kit.synth`'s phrasings.
-Usage: .venv/bin/python benches/text_neighbours.py [--heldout 5000] [--text-only]
+With --subspace K..., also the model-feature rows for sentence vectors first
+projected onto the training sentences' top K principal components (rescaled to
+their length): does removing what training never varied help? (README: no.)
+Usage: .venv/bin/python benches/text_neighbours.py [--heldout 5000] [--text-only] [--subspace 256 64]
 """
 import argparse, glob, json, os
 from pathlib import Path
@@ -73,6 +76,8 @@ def main():
     ap.add_argument("--heldout", type=int, default=5000, help="held-out paraphrases sampled")
     ap.add_argument("--text-only", action="store_true",
                     help="raw sentence vectors only: no trained model needed")
+    ap.add_argument("--subspace", type=int, nargs="*", default=[],
+                    help="also model features of vectors projected onto the top K components")
     a = ap.parse_args()
     kit = Path(newest("synth/*/kit"))
     action = {}
@@ -98,15 +103,24 @@ def main():
     H, hy = embed([s for s, _ in held]), np.array([act for _, act in held])
 
     print(f"{len(ts)} training sentences, {len(held)} held-out paraphrases\n")
-    print(f"{'space':<28} {'1-NN':>6} {'5-NN':>6} {'20-NN':>6} {'linear probe':>13}")
+    print(f"{'space':<28} {'1-NN':>6} {'5-NN':>6} {'20-NN':>6} {'linear probe':>13} {'probe kicks':>11}")
     spaces = [("raw sentence vectors", (X, H))]
     if not a.text_only:
         spaces.append(("model text features", model_features(X, H)))
+        mu = X.mean(0)
+        top = np.linalg.svd(X - mu, full_matrices=False)[2]
+        for k in a.subspace:
+            P = top[:k]
+            proj = lambda V: (lambda y: y / np.linalg.norm(y, axis=1, keepdims=True)
+                              * np.linalg.norm(V, axis=1, keepdims=True))(mu + (V - mu) @ P.T @ P)
+            fX = model_features(X, H)[0]
+            spaces.append((f"model, held-out in top {k}", (fX, model_features(X, proj(H))[1])))
     for name, (tr, he) in spaces:
         accs = [knn_accuracy(tr, ty, he, hy, k) for k in (1, 5, 20)]
         probe = LogisticRegression(max_iter=3000, C=10).fit(tr, ty)
+        kick = probe.score(he[hy == "kick"], hy[hy == "kick"]) if (hy == "kick").any() else float("nan")
         print(f"{name:<28} " + " ".join(f"{x:>6.1%}" for x in accs)
-              + f" {probe.score(he, hy):>13.1%}")
+              + f" {probe.score(he, hy):>13.1%} {kick:>11.1%}")
         if a.text_only:
             pred = probe.predict(he)
             print("\nprobe per action (held-out), and what it said instead:")

@@ -352,3 +352,38 @@ fn mirror_augmentation_adds_the_mirrored_training_pairs() {
     assert_eq!(m["mirrored_pairs_without_embedding"], 0, "{m}");
     assert_eq!(m["mirrored_pairs"].as_u64(), Some(added + left_out), "{m}");
 }
+
+#[test]
+fn the_contrastive_text_loss_trains_and_is_not_exported() {
+    // A few steps of the tiny config with train.text_aux: contrastive (InfoNCE
+    // between the text's and the motion summary's projections).
+    let cfg = TINY
+        .replace("  steps: 300\n", "  steps: 6\n")
+        .replace("  eval_every: 100\n", "  eval_every: 6\n")
+        .replace(
+            "  text_aux_weight: 1.0\n",
+            "  text_aux_weight: 1.0\n  text_aux: contrastive\n",
+        );
+    let p = project(&cfg);
+    let st = p.statuses(&["train"]);
+    assert!(st.iter().any(|(n, s)| n == "train" && s == "ran"), "{st:?}");
+    let dir = train_dir(&p);
+    let weights = std::fs::read(dir.join("model.safetensors")).expect("weights");
+    let header_len = u64::from_le_bytes(weights[..8].try_into().expect("8 bytes")) as usize;
+    let header = String::from_utf8_lossy(&weights[8..8 + header_len]).to_string();
+    assert!(
+        header.contains("text_proj") && !header.contains("aux_text"),
+        "{header}"
+    );
+    // Batches of 16: the InfoNCE starts near ln 16 ≈ 2.8 and is logged every step.
+    let code = r#"
+import sys, polars as pl
+a = pl.read_parquet(sys.argv[1] + "/train_log.parquet")["text_aux"]
+assert a.len() == 6 and 1.0 < a[0] < 4.5 and a.min() > 0, a.to_list()
+print("ok")
+"#;
+    assert_eq!(
+        run_python(code, &[dir.to_str().expect("utf8")]).trim(),
+        "ok"
+    );
+}

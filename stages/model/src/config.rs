@@ -146,6 +146,14 @@ impl ModelConfig {
 }
 
 /// How training runs. Identical config + seed → identical losses on the CPU.
+/// The auxiliary text loss's kind (`train.text_aux`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextAux {
+    Regress,
+    Contrastive,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
@@ -196,6 +204,11 @@ pub struct TrainConfig {
     /// it, so the text pathway learns what a sentence says about its motion directly,
     /// not only through denoising (0: off; needs pooled text conditioning).
     pub text_aux_weight: f64,
+    /// What the auxiliary text loss asks: `regress` (predict the summary) or
+    /// `contrastive` (InfoNCE: the text's and the motion summary's projections, 64-d,
+    /// must pick each other out of the batch, as in text-motion retrieval models;
+    /// discriminative, so words that tell no motion from another should not count).
+    pub text_aux: TextAux,
     /// Write a resumable checkpoint every this many steps.
     pub checkpoint_every: u64,
     /// Validation loss every this many steps (and at the end).
@@ -233,6 +246,7 @@ impl Default for TrainConfig {
             root_weight: 0.0,
             length_weight: 0.1,
             text_aux_weight: 0.0,
+            text_aux: TextAux::Regress,
             checkpoint_every: 200,
             eval_every: 250,
             mirror: false,
@@ -349,6 +363,11 @@ mod tests {
                 serde_json::json!({}),
                 serde_json::json!({"lr": -1e-3}),
                 "train.lr",
+            ),
+            (
+                serde_json::json!({}),
+                serde_json::json!({"text_aux": "contrast"}),
+                "train.text_aux: unknown variant `contrast`, expected `regress` or `contrastive`",
             ),
             (
                 serde_json::json!({}),

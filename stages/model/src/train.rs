@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, nn::Module, Device, Kind, Tensor};
 
 use crate::checkpoint::{self, ModelCard};
-use crate::config::{ModelConfig, TrainConfig};
+use crate::config::{ModelConfig, TextAux, TrainConfig};
 use crate::data::{derive_seed, epoch_batches, masked_mse, Batch, Dataset, Rng};
 use crate::diffusion::Schedule;
 use crate::model::{Cond, Dims, MotionModel, LOG_FRAMES_OFFSET};
@@ -112,6 +112,27 @@ impl LossScale {
 /// Names of training-only parameters (not exported).
 pub const AUX_PREFIX: &str = "aux_text.";
 
+/// Width of the contrastive text loss's projections.
+const AUX_DIM: i64 = 64;
+
+/// Temperature of the contrastive text loss.
+const AUX_TEMPERATURE: f64 = 0.1;
+
+/// Symmetric InfoNCE per row: `a` and `b` `[B, D]`, row i of each the pair; the
+/// cross-entropy of picking `b[i]` for `a[i]` among all of `b`, and `a[i]` for `b[i]`
+/// among all of `a`, by cosine similarity over [`AUX_TEMPERATURE`]: `[B]`.
+pub fn info_nce(a: &Tensor, b: &Tensor) -> Tensor {
+    let unit = |t: &Tensor| {
+        t / t
+            .norm_scalaropt_dim(2.0, [1i64].as_slice(), true)
+            .clamp_min(1e-6)
+    };
+    let logits = unit(a).matmul(&unit(b).tr()) / AUX_TEMPERATURE;
+    let rows = logits.log_softmax(1, Kind::Float).diagonal(0, 0, 1);
+    let cols = logits.log_softmax(0, Kind::Float).diagonal(0, 0, 1);
+    -(rows + cols) / 2.0
+}
+
 pub struct Trainer<'a> {
     pub data: &'a Dataset,
     pub cfg: ModelConfig,
@@ -126,6 +147,8 @@ pub struct Trainer<'a> {
     /// The auxiliary text head (`train.text_aux_weight` > 0), in `vs` under
     /// [`AUX_PREFIX`] so it is trained and checkpointed, but never exported.
     aux_head: Option<nn::Linear>,
+    /// With `train.text_aux: contrastive`: the motion summary's projection.
+    aux_motion: Option<nn::Linear>,
     /// The moving average of `params` (empty when `tcfg.ema` is 0).
     ema: Vec<Tensor>,
     /// Mean and std of the two planar velocity features (m/s), for the root loss.
@@ -159,11 +182,25 @@ impl<'a> Trainer<'a> {
             text: data.text_dim as i64,
         };
         let model = MotionModel::new(&vs.root(), &cfg, dims);
-        let aux_head = (tcfg.text_aux_weight > 0.0 && cfg.text_conditioning.pooled()).then(|| {
+        let aux_on = tcfg.text_aux_weight > 0.0 && cfg.text_conditioning.pooled();
+        let contrastive = tcfg.text_aux == TextAux::Contrastive;
+        let aux_head = aux_on.then(|| {
             nn::linear(
                 vs.root() / AUX_PREFIX.trim_end_matches('.'),
                 cfg.d_model,
+                if contrastive {
+                    AUX_DIM
+                } else {
+                    2 * dims.features
+                },
+                Default::default(),
+            )
+        });
+        let aux_motion = (aux_on && contrastive).then(|| {
+            nn::linear(
+                vs.root() / AUX_PREFIX.trim_end_matches('.') / "motion",
                 2 * dims.features,
+                AUX_DIM,
                 Default::default(),
             )
         });
@@ -193,6 +230,7 @@ impl<'a> Trainer<'a> {
             adam_m,
             adam_v,
             aux_head,
+            aux_motion,
             ema,
             log: Vec::new(),
             step: 0,
@@ -299,9 +337,14 @@ impl<'a> Trainer<'a> {
                     Kind::Float,
                 ) / &count;
                 let summary = Tensor::cat(&[mean, (var + 1e-6).sqrt()], 1);
-                (head.forward(&text) - summary)
-                    .square()
-                    .mean_dim(&[1i64][..], false, Kind::Float)
+                match &self.aux_motion {
+                    Some(mh) => info_nce(&head.forward(&text), &mh.forward(&summary)),
+                    None => (head.forward(&text) - summary).square().mean_dim(
+                        &[1i64][..],
+                        false,
+                        Kind::Float,
+                    ),
+                }
             }
             None => Tensor::zeros_like(&len),
         };
@@ -884,6 +927,24 @@ mod tests {
             pairs: std::collections::BTreeMap::new(),
             mirrored: (0, 0),
         }
+    }
+
+    /// InfoNCE: low when each row's pair is its most similar, ln(B) when all rows
+    /// are alike, high when the pairs are crossed; symmetric in its two sides.
+    #[test]
+    fn info_nce_rewards_pairs_that_pick_each_other_out() {
+        let a = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0, -1.0, 0.0]).view([3, 2]);
+        let crossed = Tensor::from_slice(&[0.0f32, 1.0, 1.0, 0.0, 0.0, -1.0]).view([3, 2]);
+        let same = Tensor::ones([3, 2], (Kind::Float, Device::Cpu));
+        let mean = |t: Tensor| t.mean(Kind::Float).double_value(&[]);
+        let paired = mean(info_nce(&a, &a));
+        let alike = mean(info_nce(&same, &same));
+        let wrong = mean(info_nce(&a, &crossed));
+        assert!(paired < 0.01, "{paired}");
+        assert!((alike - 3f64.ln()).abs() < 1e-5, "{alike}");
+        assert!(wrong > 5.0, "{wrong}");
+        assert!((mean(info_nce(&crossed, &a)) - wrong).abs() < 1e-5);
+        assert_eq!(info_nce(&a, &a).size(), [3]);
     }
 
     #[test]
