@@ -366,7 +366,7 @@ pub fn snap(
 }
 
 /// Each row at length 1.
-fn unit(t: &Tensor) -> Tensor {
+pub(crate) fn unit(t: &Tensor) -> Tensor {
     t / t
         .norm_scalaropt_dim(2.0, [1i64].as_slice(), true)
         .clamp_min(1e-12)

@@ -122,11 +122,7 @@ const AUX_TEMPERATURE: f64 = 0.1;
 /// cross-entropy of picking `b[i]` for `a[i]` among all of `b`, and `a[i]` for `b[i]`
 /// among all of `a`, by cosine similarity over [`AUX_TEMPERATURE`]: `[B]`.
 pub fn info_nce(a: &Tensor, b: &Tensor) -> Tensor {
-    let unit = |t: &Tensor| {
-        t / t
-            .norm_scalaropt_dim(2.0, [1i64].as_slice(), true)
-            .clamp_min(1e-6)
-    };
+    use crate::generate::unit;
     let logits = unit(a).matmul(&unit(b).tr()) / AUX_TEMPERATURE;
     let rows = logits.log_softmax(1, Kind::Float).diagonal(0, 0, 1);
     let cols = logits.log_softmax(0, Kind::Float).diagonal(0, 0, 1);
