@@ -291,15 +291,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn agrees_with_fast_float_on_random_decimals() {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
+    /// A seeded xorshift64 stream for the randomized tests.
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x
-        };
+        }
+    }
+
+    #[test]
+    fn agrees_with_fast_float_on_random_decimals() {
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15u64);
         for _ in 0..200_000 {
             let r = next();
             let digits = (next() >> (r % 64)).to_string();
@@ -319,17 +323,12 @@ mod tests {
             same(&s);
         }
     }
+
     /// Whitespace-separated token lists, the SIMD path against the scalar one: the
     /// same values bit for bit, or the same error.
     #[test]
     fn list_parser_agrees_with_the_scalar_path() {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1Du64);
         let odd = [
             "-",
             ".",
@@ -363,7 +362,7 @@ mod tests {
             let count = next() % 60;
             for _ in 0..count {
                 let r = next();
-                if r % 23 == 0 {
+                if r.is_multiple_of(23) {
                     s.push_str(odd[(r >> 8) as usize % odd.len()]);
                 } else {
                     if r & 1 == 1 {
